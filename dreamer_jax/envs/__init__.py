@@ -1,0 +1,1 @@
+"""Game Boy environments: emulator, RAM maps, games, rewards, collection, replay, demonstrations."""
