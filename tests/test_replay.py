@@ -1,0 +1,151 @@
+"""Replay: 2-bit packing, sampling, eviction, reopening, and surviving a SIGKILL mid-write."""
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from dreamer_jax.envs import replay as replay_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TERMS = ('badge', 'xp')
+RAM_SIZE = 16
+
+
+def make_step(t, stream=0, episode_length=10):
+  """A step whose every field is a known function of (t, stream), so reloaded data can be checked."""
+  frame = ((np.arange(144 * 160).reshape(144, 160) + 3 * t + stream) % 4).astype(np.uint8)
+  ram = (np.arange(RAM_SIZE) + t + 7 * stream) % 256 / 255.0
+  return dict(frame=frame, ram=ram.astype(np.float32), action=t % 8, reward=float(t),
+              reward_terms={'badge': float(stream), 'xp': 0.5 * t},
+              is_first=t % episode_length == 0, is_terminal=t % episode_length == episode_length - 1,
+              is_last=t % episode_length == episode_length - 1)
+
+
+def digest(chunk):
+  h = hashlib.sha1()
+  for key in sorted(chunk):
+    h.update(key.encode())
+    h.update(np.ascontiguousarray(chunk[key]).tobytes())
+  return h.hexdigest()
+
+
+def fill(replay, steps, streams=1, episode_length=10):
+  for t in range(steps):
+    for s in range(streams):
+      replay.add(make_step(t, s, episode_length), stream=s)
+
+
+def test_pack_unpack_round_trip():
+  frames = np.random.default_rng(0).integers(0, 4, size=(3, 5, 144, 160), dtype=np.uint8)
+  packed = replay_lib.pack_frames(frames)
+  assert packed.shape == (3, 5, replay_lib.PACKED_BYTES) and packed.dtype == np.uint8
+  np.testing.assert_array_equal(replay_lib.unpack_frames(packed), frames)
+
+
+def test_sample_shapes_dtypes_and_consecutive_steps(tmp_path):
+  replay = replay_lib.Replay(tmp_path, chunk_size=16)
+  fill(replay, 100, streams=2)
+  batch = replay.sample(8, 20, np.random.default_rng(1))
+  expected = dict(frame=((8, 20, 144, 160), np.uint8), ram=((8, 20, RAM_SIZE), np.float32),
+                  action=((8, 20), np.int32), reward=((8, 20), np.float32),
+                  reward_terms=((8, 20, 2), np.float32), is_first=((8, 20), np.bool_),
+                  is_terminal=((8, 20), np.bool_), is_last=((8, 20), np.bool_))
+  assert {k: (v.shape, v.dtype) for k, v in batch.items()} == expected
+  assert replay.reward_term_names == TERMS
+  for b in range(8):
+    # reward == t and the stream is in reward_terms: consecutive steps of one stream, across chunks.
+    t0, stream = int(batch['reward'][b, 0]), int(batch['reward_terms'][b, 0, 0])
+    want = [make_step(t, stream) for t in range(t0, t0 + 20)]
+    np.testing.assert_array_equal(batch['frame'][b], [s['frame'] for s in want])
+    np.testing.assert_array_equal(batch['action'][b], [s['action'] for s in want])
+    np.testing.assert_array_equal(batch['is_first'][b], [s['is_first'] for s in want])
+    # float16 storage keeps k/255 exact after rounding.
+    np.testing.assert_array_equal(np.round(batch['ram'][b] * 255), [np.round(s['ram'] * 255) for s in want])
+  again = replay.sample(8, 20, np.random.default_rng(1))
+  assert all(np.array_equal(again[k], batch[k]) for k in batch)
+
+
+def test_episodes_are_whole_and_in_order(tmp_path):
+  replay = replay_lib.Replay(tmp_path, chunk_size=16)
+  fill(replay, 45, episode_length=10)
+  replay.flush()
+  episodes = list(replay.episodes())
+  assert [int(e['reward'][0]) for e in episodes] == [0, 10, 20, 30]
+  for e in episodes:
+    assert e['frame'].shape == (10, 144, 160)
+    assert e['is_first'][0] and not e['is_first'][1:].any() and e['is_last'][-1]
+  assert len(list(replay.episodes(include_partial=True))) == 5
+
+
+def test_capacity_evicts_oldest_chunks_first(tmp_path):
+  replay = replay_lib.Replay(tmp_path, capacity=40, chunk_size=10)
+  fill(replay, 95)
+  assert len(replay) == 40
+  kept = [int(replay.chunk(i)['reward'][0]) for i in replay.chunk_ids()]
+  assert kept == [50, 60, 70, 80]
+  assert sorted(os.listdir(tmp_path)) == [f'chunk-{i:09d}.npz' for i in range(5, 9)]
+
+
+def test_reopen_restores_exactly(tmp_path):
+  replay = replay_lib.Replay(tmp_path, chunk_size=16)
+  fill(replay, 50, streams=3)
+  replay.flush()
+  reopened = replay_lib.Replay(tmp_path, chunk_size=16)
+  assert reopened.chunk_ids() == replay.chunk_ids() and len(reopened) == len(replay) == 150
+  for i in replay.chunk_ids():
+    assert digest(reopened.chunk(i)) == digest(replay.chunk(i))
+  for seed in range(3):
+    a = replay.sample(4, 30, np.random.default_rng(seed))
+    b = reopened.sample(4, 30, np.random.default_rng(seed))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def test_corrupt_chunk_and_leftover_temp_file_are_skipped(tmp_path):
+  replay = replay_lib.Replay(tmp_path, chunk_size=10)
+  fill(replay, 30)
+  with open(replay_lib.chunk_path(tmp_path, 1), 'r+b') as f:
+    f.truncate(100)
+  leftover = replay_lib.chunk_path(tmp_path, 3) + '.tmp'
+  with open(leftover, 'wb') as f:
+    f.write(b'half a chunk')
+  with pytest.warns(UserWarning, match='chunk-000000001.npz is unreadable'):
+    reopened = replay_lib.Replay(tmp_path, chunk_size=10)
+  assert reopened.chunk_ids() == [0, 2] and not os.path.exists(leftover)
+  # A new chunk never reuses the index of the damaged file.
+  fill(reopened, 10)
+  assert reopened.chunk_ids() == [0, 2, 3]
+
+
+def writer_main(directory):
+  """Writes chunks forever, printing 'written <index> <digest>' after each chunk is reported."""
+  replay = replay_lib.Replay(directory, chunk_size=8)
+  t = 0
+  while True:
+    index = replay.add(make_step(t))
+    t += 1
+    if index is not None:
+      print('written', index, digest(replay.chunk(index)), flush=True)
+
+
+def test_sigkill_mid_write_loses_no_reported_chunk(tmp_path):
+  proc = subprocess.Popen(
+      [sys.executable, '-c', f'from tests.test_replay import writer_main; writer_main({str(tmp_path)!r})'],
+      cwd=REPO, stdout=subprocess.PIPE, text=True)
+  reported = {}
+  try:
+    while len(reported) < 40:
+      line = proc.stdout.readline()
+      assert line, 'the writer process ended early'
+      _, index, chunk_digest = line.split()
+      reported[int(index)] = chunk_digest
+  finally:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+  reopened = replay_lib.Replay(tmp_path, chunk_size=8)
+  for index, chunk_digest in reported.items():
+    assert digest(reopened.chunk(index)) == chunk_digest
