@@ -18,6 +18,9 @@ ACTIONS = ('down', 'left', 'right', 'up', 'a', 'b', 'start', 'noop')
 NUM_ACTIONS = len(ACTIONS)
 DOWN, LEFT, RIGHT, UP, A, B, START, NOOP = range(NUM_ACTIONS)
 SCREEN_H, SCREEN_W = 144, 160
+# The DMG palette, lightest to darkest: near-grey, chosen so that each colour's red byte ends in its
+# shade (0xFC & 3 = 0, ..., 0x03 & 3 = 3) and `frame` converts with one mask instead of a lookup.
+PALETTE = (0xFCFCFC, 0xA9A9A9, 0x565656, 0x030303)
 
 
 class Emulator:
@@ -43,6 +46,7 @@ class Emulator:
       self.pyboy = PyBoy(io.BytesIO(self.rom.data), window='null', sound_emulated=False,
                          no_input=True, log_level='ERROR', cgb=False)
     self.pyboy.set_emulation_speed(0)
+    self.pyboy.set_color_palette(PALETTE)
     self.memory = self.pyboy.memory
     self.frame_count = 0
     if state is not None:
@@ -65,6 +69,12 @@ class Emulator:
   def tick(self, frames, render=False):
     self.pyboy.tick(frames, render, False)
     self.frame_count += frames
+
+  def frame(self):
+    """The last rendered frame as (144, 160) uint8 DMG shades 0..3, 0 the lightest."""
+    # Viewed as little-endian uint32 per pixel, the low byte is the red channel.
+    rgba = self.pyboy.screen.ndarray.view(np.uint32).reshape(SCREEN_H, SCREEN_W)
+    return (rgba & 3).astype(np.uint8)
 
   def rgba(self):
     """The last rendered frame as a (144, 160, 4) uint8 copy."""
@@ -92,4 +102,6 @@ class Emulator:
           f'state made with this ROM ({self.rom.title}).') from None
 
   def close(self):
-    self.pyboy.stop(save=False)
+    if self.pyboy is not None:
+      self.pyboy.stop(save=False)
+      self.pyboy = None

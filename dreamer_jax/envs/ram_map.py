@@ -2,7 +2,8 @@
 
 tinymon keeps every field below at Pokémon Red's address and in its encoding, so one map serves both
 games (source: ../shared/reference/pokered_ram.md, sections 1 and 2, from the pret/pokered symbols).
-Multi-byte numbers are big-endian; money is 6-digit BCD.
+Multi-byte numbers are big-endian; money is 6-digit BCD. Readers take any `memory[address]`-indexable
+object (PyBoy's memory, or a numpy array of 0x10000 bytes as fake memory) and return Python ints.
 """
 
 # Core fields.
@@ -62,18 +63,23 @@ def party_mon_address(slot, offset):
   return PARTY_MONS + slot * PARTY_MON_SIZE + offset
 
 
+def read_u8(memory, address):
+  # int(): a numpy uint8 would overflow when shifted and is not JSON-serialisable.
+  return int(memory[address])
+
+
 def read_u16(memory, address):
-  return (memory[address] << 8) | memory[address + 1]
+  return (int(memory[address]) << 8) | int(memory[address + 1])
 
 
 def read_u24(memory, address):
-  return (memory[address] << 16) | (memory[address + 1] << 8) | memory[address + 2]
+  return (int(memory[address]) << 16) | (int(memory[address + 1]) << 8) | int(memory[address + 2])
 
 
 def read_bcd(memory, address, num_bytes):
   value = 0
   for i in range(num_bytes):
-    byte = memory[address + i]
+    byte = int(memory[address + i])
     value = value * 100 + (byte >> 4) * 10 + (byte & 0x0F)
   return value
 
@@ -81,12 +87,12 @@ def read_bcd(memory, address, num_bytes):
 def dex_flag(memory, base, dex_number):
   """Whether dex number `dex_number` (1-based) is set in the bitfield at `base`."""
   n = dex_number - 1
-  return bool(memory[base + (n >> 3)] >> (n & 7) & 1)
+  return bool(int(memory[base + (n >> 3)]) >> (n & 7) & 1)
 
 
 def dex_count(memory, base):
-  return sum(bin(memory[base + i]).count('1') for i in range(POKEDEX_BYTES))
+  return sum(bin(int(memory[base + i])).count('1') for i in range(POKEDEX_BYTES))
 
 
 def event_flag(memory, event):
-  return bool(memory[EVENT_FLAGS + event // 8] >> (event % 8) & 1)
+  return bool(int(memory[EVENT_FLAGS + event // 8]) >> (event % 8) & 1)

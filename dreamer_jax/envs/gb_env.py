@@ -1,0 +1,217 @@
+"""The Game Boy environment: a gymnasium.Env over PyBoy for tinymon and Pokémon Red.
+
+Observation (a `gymnasium.spaces.Dict`):
+  frame: uint8 (144, 160), the 4 DMG shades 0..3 (0 the lightest). Downsampling is the model's job.
+  ram:   float32 (RAM_FEATURES,), features in [0, 1] named by `RAM_FEATURE_NAMES`, in this order:
+    0 map_id/255, 1 x/255, 2 y/255, 3 wild battle, 4 trainer battle, 5 dialog open,
+    6..13 badge bits 0..7, 14 party HP fraction (sum HP / sum max HP, 0 for no party),
+    15 party count/6, 16..21 level/100 of slots 0..5, 22..27 HP fraction of slots 0..5,
+    28 enemy HP fraction (0 outside battle), 29 enemy level/100 (0 outside battle),
+    30 money/999999, 31..34 facing down/up/left/right, 35 Pokédex owned/151, 36 seen/151,
+    37 walking (mid-step), 38 buttons ignored (a cutscene). Empty party slots read 0.
+info: {'state': the System 2 state dict (see `state.state_dict`), 'reward_terms': {term: value},
+  'frames': emulated frames so far}.
+
+Registered ids (on import): 'dreamer_jax/Tinymon-v0' and 'dreamer_jax/PokemonRed-v0' (pass
+rom_path and state_path).
+"""
+
+import gymnasium as gym
+from gymnasium import spaces
+import numpy as np
+
+from dreamer_jax.envs import emulator as emulator_lib
+from dreamer_jax.envs import games
+from dreamer_jax.envs import ram_map as rm
+from dreamer_jax.envs import rewards
+from dreamer_jax.envs import start_states
+from dreamer_jax.envs import state as state_lib
+from dreamer_jax.errors import UserError
+
+RAM_FEATURE_NAMES = (
+    ('map_id', 'x', 'y', 'battle_wild', 'battle_trainer', 'dialog_open')
+    + tuple(f'badge_{i}' for i in range(8))
+    + ('party_hp_frac', 'party_count')
+    + tuple(f'level_{i}' for i in range(6))
+    + tuple(f'hp_frac_{i}' for i in range(6))
+    + ('enemy_hp_frac', 'enemy_level', 'money', 'facing_down', 'facing_up', 'facing_left',
+       'facing_right', 'dex_owned', 'dex_seen', 'walking', 'joy_ignored')
+)
+RAM_FEATURES = len(RAM_FEATURE_NAMES)
+_FACINGS = (0x00, 0x04, 0x08, 0x0C)  # down, up, left, right
+_DEX_SIZE = 151.0
+
+
+def _frac(num, den):
+  return min(num / den, 1.0) if den else 0.0
+
+
+def ram_features(snap):
+  """The normalised feature vector of a `state.Snapshot`: float32 (RAM_FEATURES,) in [0, 1]."""
+  party = snap.party
+  levels = [m.level / 100.0 for m in party] + [0.0] * (6 - len(party))
+  hp_fracs = [_frac(m.hp, m.max_hp) for m in party] + [0.0] * (6 - len(party))
+  battle = snap.in_battle in (rm.BATTLE_WILD, rm.BATTLE_TRAINER)
+  values = [
+      snap.map_id / 255.0, snap.x / 255.0, snap.y / 255.0,
+      float(snap.in_battle == rm.BATTLE_WILD), float(snap.in_battle == rm.BATTLE_TRAINER),
+      float(state_lib.dialog_open(snap)),
+      *((snap.badge_bits >> i) & 1 for i in range(8)),
+      _frac(sum(m.hp for m in party), sum(m.max_hp for m in party)), len(party) / 6.0,
+      *levels, *hp_fracs,
+      _frac(snap.enemy_hp, snap.enemy_max_hp) if battle else 0.0,
+      snap.enemy_level / 100.0 if battle else 0.0,
+      snap.money / 999999.0,
+      *(float(snap.facing == f) for f in _FACINGS),
+      bin(snap.dex_owned).count('1') / _DEX_SIZE, bin(snap.dex_seen).count('1') / _DEX_SIZE,
+      float(snap.walking), float(snap.joy_ignore != 0),
+  ]
+  return np.clip(np.array(values, dtype=np.float32), 0.0, 1.0)
+
+
+def decode_probe_targets(ram):
+  """Decodes the fixed first 16 features back to game quantities.
+
+  Args:
+    ram: float array [..., R] of `ram_features` vectors.
+
+  Returns:
+    dict of numpy arrays over the leading dims: map_id, x, y (int32), in_battle (int32, 0/1/2),
+    dialog_open (bool), badge_bits [..., 8] (bool), party_hp_frac (float32).
+  """
+  ram = np.asarray(ram)
+  if ram.shape[-1] < 16:
+    raise ValueError(f'ram features have shape {ram.shape}; expected [..., R] with R >= 16.')
+  as_int = lambda i: np.rint(ram[..., i] * 255.0).astype(np.int32)
+  return {
+      'map_id': as_int(0),
+      'x': as_int(1),
+      'y': as_int(2),
+      'in_battle': np.where(ram[..., 3] > 0.5, 1, np.where(ram[..., 4] > 0.5, 2, 0)).astype(np.int32),
+      'dialog_open': ram[..., 5] > 0.5,
+      'badge_bits': ram[..., 6:14] > 0.5,
+      'party_hp_frac': ram[..., 14].astype(np.float32),
+  }
+
+
+class GameBoyEnv(gym.Env):
+  """tinymon or Pokémon Red over PyBoy (no window, sound off), stepped in agent steps.
+
+  Args:
+    game: 'tinymon' or 'pokered'; picks the default ROM when `rom_path` is empty (the ROM's SHA-1
+      decides the game).
+    rom_path: a Game Boy ROM; None/'' for the game's default (tinymon's committed ROM).
+    state_path: a start state file made by make_start_state; None/'' for the game's default.
+    frames_per_step: emulated frames per step; press_frames: frames the button is held.
+    max_episode_steps: steps after which an episode is truncated.
+    reward_weights: {term: weight}, see `rewards`; None for the defaults.
+    allow_unknown_rom: a game name whose RAM map an unknown ROM is read with (with a warning).
+    render_mode: None or 'rgb_array' (the last frame as RGB).
+  """
+
+  metadata = {'render_modes': ['rgb_array'], 'render_fps': 60}
+
+  def __init__(self, game='tinymon', rom_path=None, state_path=None, frames_per_step=24,
+               press_frames=8, max_episode_steps=20000, reward_weights=None,
+               allow_unknown_rom=None, render_mode=None):
+    if not isinstance(max_episode_steps, int) or max_episode_steps < 1:
+      raise UserError(f'max_episode_steps={max_episode_steps!r} must be a positive integer.')
+    if render_mode not in (None, 'rgb_array'):
+      raise UserError(f"render_mode={render_mode!r} is not supported; expected None or 'rgb_array'.")
+    self.render_mode = render_mode
+    self.max_episode_steps = max_episode_steps
+    self.weights = rewards.reward_weights(reward_weights)
+    self.rom, self.game = games.resolve(game, rom_path, allow_unknown_rom)
+    self.map_names = self.game.map_names()
+    self._start = start_states.start_state(self.rom, self.game, state_path)
+    self.emulator = emulator_lib.Emulator(self.rom.path, frames_per_step=frames_per_step,
+                                          press_frames=press_frames)
+    self.metadata = dict(self.metadata, render_fps=60 / frames_per_step)
+    self.action_space = spaces.Discrete(emulator_lib.NUM_ACTIONS)
+    self.observation_space = spaces.Dict({
+        'frame': spaces.Box(0, 3, (emulator_lib.SCREEN_H, emulator_lib.SCREEN_W), np.uint8),
+        'ram': spaces.Box(0.0, 1.0, (RAM_FEATURES,), np.float32),
+    })
+    self.tracker = rewards.RewardTracker(self.weights)
+    self.episode_steps = 0
+    self._snap = None
+
+  @classmethod
+  def from_config(cls, env_config, reward_config=None, **overrides):
+    """Builds the env from `config.env` and `config.reward` (ConfigDicts or dicts)."""
+    kwargs = dict(
+        game=env_config['game'], rom_path=env_config['rom_path'] or None,
+        state_path=env_config['state_path'] or None,
+        frames_per_step=env_config['frames_per_step'], press_frames=env_config['press_frames'],
+        max_episode_steps=env_config['max_episode_steps'],
+        allow_unknown_rom=env_config.get('allow_unknown_rom') or None,
+        reward_weights=None if reward_config is None else dict(reward_config.items()))
+    kwargs.update(overrides)
+    return cls(**kwargs)
+
+  def _observe(self):
+    snap = state_lib.read_snapshot(self.emulator.memory)
+    self._snap = snap
+    return snap, {'frame': self.emulator.frame(), 'ram': ram_features(snap)}
+
+  def _info(self, snap, terms):
+    return {
+        'state': state_lib.state_dict(snap, self.map_names, self.tracker.steps_without_progress),
+        'reward_terms': terms,
+        'frames': self.emulator.frame_count,
+    }
+
+  def reset(self, *, seed=None, options=None):
+    """Loads the start state (or `options['state']`, bytes from `save_state`) and a new episode."""
+    super().reset(seed=seed)
+    state = (options or {}).get('state')
+    payload = self._start if state is None else start_states.unwrap(state, self.rom.sha1)
+    self.emulator.load_state(payload)
+    snap, obs = self._observe()
+    self.tracker.reset(snap)
+    self.episode_steps = 0
+    terms = {t: 0.0 for t in rewards.TERMS}
+    return obs, self._info(snap, terms)
+
+  def step(self, action):
+    if self._snap is None:
+      raise gym.error.ResetNeeded('call reset() before step().')
+    self.emulator.step(int(action))
+    snap, obs = self._observe()
+    reward, terms = self.tracker.step(snap)
+    self.episode_steps += 1
+    truncated = self.episode_steps >= self.max_episode_steps
+    return obs, float(reward), False, truncated, self._info(snap, terms)
+
+  def render(self):
+    if self.render_mode == 'rgb_array':
+      return self.emulator.rgba()[:, :, :3]
+    return None
+
+  def save_state(self):
+    """The emulator state wrapped with this ROM's SHA-1 (see `start_states.wrap`)."""
+    return start_states.wrap(self.emulator.save_state(), self.rom.sha1)
+
+  def load_state(self, data):
+    """Loads bytes from `save_state`; the episode goes on, scored from the loaded state onwards."""
+    self.emulator.load_state(start_states.unwrap(data, self.rom.sha1))
+    snap = state_lib.read_snapshot(self.emulator.memory)
+    if self._snap is None:
+      self.tracker.reset(snap)
+    else:
+      self.tracker.rebase(snap)
+    self._snap = snap
+
+  def state(self):
+    """The current System 2 state dict."""
+    return state_lib.state_dict(state_lib.read_snapshot(self.emulator.memory), self.map_names,
+                                self.tracker.steps_without_progress)
+
+  def close(self):
+    self.emulator.close()
+
+
+gym.register(id='dreamer_jax/Tinymon-v0', entry_point='dreamer_jax.envs.gb_env:GameBoyEnv',
+             kwargs={'game': 'tinymon'})
+gym.register(id='dreamer_jax/PokemonRed-v0', entry_point='dreamer_jax.envs.gb_env:GameBoyEnv',
+             kwargs={'game': 'pokered'})
