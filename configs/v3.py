@@ -83,8 +83,12 @@ def _planner():
       gemini_model='gemini-2.0-flash',
       openai_model='gpt-4o',
       openai_base_url='',       # '' = the openai package's default; any OpenAI-compatible server works.
+      gemini_base_url='',       # '' = the SDK's default (GOOGLE_GEMINI_BASE_URL also sets it).
+      gemini_usd_per_mtok=(0.10, 0.40),   # (input, output) prices for the logged cost estimate.
+      openai_usd_per_mtok=(2.50, 10.00),
       timeout_s=20.0,
-      max_retries=3,
+      max_retries=3,            # Retries of a 429 or 5xx answer, with exponential backoff...
+      retry_backoff_s=1.0,      # ...starting at this delay.
       breaker_failures=3,       # Consecutive failures that open the circuit breaker...
       breaker_cooldown_s=60.0,  # ...and how long the offline planner answers before trying again.
       replan_every=500,         # Agent steps between regular replans.
@@ -92,6 +96,13 @@ def _planner():
       replan_on_map_change=True,
       replan_on_battle=True,
       replan_on_goal_reached=True,
+      replan_min_steps=5,       # Least steps between two replans caused by a reached goal.
+      retry_steps=50,           # Agent steps before a failed call is retried (the goal is kept).
+      history_len=8,            # Recent goals and their outcomes shown to the LLM.
+      heal_below=0.35,          # Offline planner: heal when party HP falls below this fraction...
+      min_party=3,              # ...catch until the party has this many mons...
+      level_margin=1,           # ...and train until the best mon is within this many levels of the leader's.
+      scripted_goals='',        # JSON list of replies for backend='scripted'.
       goal_embedding_dim=64,
   ))
 
