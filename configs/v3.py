@@ -19,6 +19,7 @@ def _env():
       frames_per_step=24,       # Emulated frames per agent step...
       press_frames=8,           # ...with the button held for the first press_frames.
       max_episode_steps=20000,
+      allow_unknown_rom='',     # '' refuses ROMs of unknown SHA-1; 'pokered'/'tinymon' reads them so.
   ))
 
 

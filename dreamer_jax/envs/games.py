@@ -131,8 +131,8 @@ def identify(rom, allow_unknown_rom=None):
                     for name, spec in GAMES.items())
   raise UserError(
       f'ROM file {rom.path!r} (SHA-1 {rom.sha1}, title {rom.title!r}) is not a known game ({known}); '
-      "expected one of these dumps, or pass allow_unknown_rom='pokered' or 'tinymon' to read it with "
-      "that game's RAM map.")
+      "expected one of these dumps, or set allow_unknown_rom to 'pokered' or 'tinymon' (flag "
+      "--allow_unknown_rom, config env.allow_unknown_rom) to read it with that game's RAM map.")
 
 
 def resolve(game='tinymon', rom_path=None, allow_unknown_rom=None):

@@ -24,6 +24,7 @@ from dreamer_jax.envs import emulator as emulator_lib
 from dreamer_jax.envs import games
 from dreamer_jax.envs import ram_map as rm
 from dreamer_jax.envs import rewards
+from dreamer_jax.envs import rom as rom_lib
 from dreamer_jax.envs import start_states
 from dreamer_jax.envs import state as state_lib
 from dreamer_jax.errors import UserError
@@ -209,6 +210,24 @@ class GameBoyEnv(gym.Env):
 
   def close(self):
     self.emulator.close()
+
+
+def inspect_state(rom_path, state_path=None, steps=0, allow_unknown_rom=None):
+  """The state dict of a ROM at a start state, after `steps` no-op steps: checks a ROM is read right.
+
+  Without `state_path`, tinymon starts from its generated start state and other games from power-on.
+  """
+  rom = rom_lib.read_rom(rom_path)
+  spec = games.identify(rom, allow_unknown_rom)
+  emulator = emulator_lib.Emulator(rom.path)
+  try:
+    if state_path or spec.start == games.START_GENERATED:
+      emulator.load_state(start_states.start_state(rom, spec, state_path))
+    for _ in range(steps):
+      emulator.step(emulator_lib.NOOP, render=False)
+    return state_lib.read_state(emulator.memory, spec.map_names())
+  finally:
+    emulator.close()
 
 
 gym.register(id='dreamer_jax/Tinymon-v0', entry_point='dreamer_jax.envs.gb_env:GameBoyEnv',

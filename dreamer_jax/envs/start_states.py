@@ -8,6 +8,7 @@ tinymon's start state (the overworld after power-on and the title screen) is mad
 cached per ROM SHA-1; Pokémon Red's is made by the user with `python -m experiments.make_start_state`.
 """
 
+import io
 import os
 import struct
 import tempfile
@@ -18,6 +19,7 @@ from absl import logging
 from dreamer_jax.envs import emulator as emulator_lib
 from dreamer_jax.envs import games
 from dreamer_jax.envs import ram_map as rm
+from dreamer_jax.envs import rom as rom_lib
 from dreamer_jax.errors import UserError
 
 MAGIC = b'DJXSTATE'
@@ -165,3 +167,37 @@ def start_state(rom, spec, state_path=None):
   write_state_file(path, payload, rom.sha1)
   logging.info('cached the start state of %s in %s', rom.path, path)
   return payload
+
+
+def play_and_save(rom_path, out, state_path=None, window='SDL2', max_frames=None,
+                  allow_unknown_rom=None):
+  """Lets a person play from power-on (or `state_path`) and saves a start state to `out`.
+
+  The PyBoy window runs at real-time speed with sound; the state is taken when the window is closed
+  (or after `max_frames` frames, how tests and scripts run it with `window='null'`).
+
+  Returns:
+    The number of frames played.
+  """
+  rom = rom_lib.read_rom(rom_path)
+  spec = games.identify(rom, allow_unknown_rom)
+  payload = read_state_file(state_path, rom.sha1) if state_path else None
+  from pyboy import PyBoy  # pylint: disable=g-import-not-at-top
+  pyboy = PyBoy(io.BytesIO(rom.data), window=window, sound_emulated=window != 'null',
+                log_level='ERROR', cgb=False)
+  pyboy.set_emulation_speed(1 if window != 'null' else 0)
+  try:
+    if payload is not None:
+      pyboy.load_state(io.BytesIO(payload))
+    logging.info('playing %s (%s): close the window to save the state to %s', rom.path, spec.title,
+                 out)
+    frames = 0
+    while (max_frames is None or frames < max_frames) and pyboy.tick():
+      frames += 1
+    buf = io.BytesIO()
+    pyboy.save_state(buf)
+  finally:
+    pyboy.stop(save=False)
+  write_state_file(out, buf.getvalue(), rom.sha1)
+  logging.info('saved the start state after %d frames to %s', frames, out)
+  return frames
