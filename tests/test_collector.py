@@ -1,0 +1,143 @@
+"""Collector: lockstep workers, frames through shared memory, restarts after SIGKILL, a killed learner."""
+
+import os
+import pickle
+import signal
+import subprocess
+import sys
+
+import numpy as np
+
+from dreamer_jax.envs import collector as collector_lib
+from dreamer_jax.envs import replay as replay_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class FakeEnv:
+  """A deterministic env with GameBoyEnv's interface: the observation encodes the action history.
+
+  ram = [t / 255, h / 2**20, action_hash_of_t / 2**20, 0, 0] with h advanced by each action, so a
+  test can check that every stored step follows from the previous one and its action.
+  """
+
+  EPISODE_LENGTH = 7
+
+  def __init__(self):
+    self.t, self.h = 0, 1
+
+  def _obs(self):
+    frame = ((np.arange(144 * 160).reshape(144, 160) // 7 + self.h) % 4).astype(np.uint8)
+    ram = np.array([self.t / 255, self.h / 2**20, 0, 0, 0], np.float32)
+    return {'frame': frame, 'ram': ram}
+
+  def _info(self, terms):
+    return {'state': {'t': self.t}, 'reward_terms': terms, 'frames': 24 * self.t}
+
+  def reset(self, seed=None, options=None):
+    if options and options.get('state') is not None:
+      self.t, self.h = pickle.loads(options['state'])
+    else:
+      self.t, self.h = 0, 1 + (seed or 0)
+    return self._obs(), self._info({'a': 0.0, 'b': 0.0})
+
+  def step(self, action):
+    self.t += 1
+    self.h = next_hash(self.h, action)
+    reward = float(action)
+    return (self._obs(), reward, False, self.t >= self.EPISODE_LENGTH,
+            self._info({'a': reward, 'b': 1.0}))
+
+  def save_state(self):
+    return pickle.dumps((self.t, self.h))
+
+  def close(self):
+    pass
+
+
+def next_hash(h, action):
+  return (h * 31 + int(action) + 1) % 2**20
+
+
+def check_transitions(episode):
+  """Every step follows from the previous step and its action."""
+  t = np.rint(episode['ram'][:, 0] * 255).astype(int)
+  h = np.rint(episode['ram'][:, 1] * 2**20).astype(int)
+  for k in range(1, len(t)):
+    assert t[k] == t[k - 1] + 1 and h[k] == next_hash(h[k - 1], episode['action'][k - 1])
+    expected = ((np.arange(144 * 160).reshape(144, 160) // 7 + h[k]) % 4)
+    np.testing.assert_array_equal(episode['frame'][k], expected)
+
+
+def cycling_policy(obs):
+  return (np.arange(len(obs['frame'])) + np.rint(obs['ram'][:, 0] * 255).astype(int)) % 8
+
+
+def test_lockstep_collection_writes_consistent_streams(tmp_path):
+  replay = replay_lib.Replay(tmp_path, chunk_size=8)
+  with collector_lib.Collector(FakeEnv, 2, replay, save_every=3) as collector:
+    stats = collector.collect(cycling_policy, 40)
+  assert stats['steps'] == 40 and stats['restarts'] == 0 and stats['episodes'] == 4
+  assert len(replay) == 40 and replay.reward_term_names == ('a', 'b')
+  episodes = list(replay.episodes())
+  assert len(episodes) == 4
+  for episode in episodes:
+    assert len(episode['action']) == FakeEnv.EPISODE_LENGTH + 1
+    assert episode['is_last'][-1] and not episode['is_terminal'].any()
+    check_transitions(episode)
+  # Worker i's first reset got seed i (h = 1 + seed); later resets take no seed.
+  assert sorted(int(np.rint(e['ram'][0, 1] * 2**20)) for e in episodes) == [1, 1, 1, 2]
+
+
+def piece_summary(piece):
+  return (int(np.rint(piece['ram'][0, 0] * 255)), len(piece['action']), bool(piece['is_first'][0]),
+          bool(piece['is_last'][-1]))
+
+
+def test_sigkilled_worker_restarts_from_its_save_state(tmp_path):
+  replay = replay_lib.Replay(tmp_path, chunk_size=8)
+  with collector_lib.Collector(FakeEnv, 2, replay, save_every=2) as collector:
+    collector.collect(cycling_policy, 10)  # 5 steps each: the last save states were taken at t=4.
+    os.kill(collector.worker_pids()[1], signal.SIGKILL)
+    stats = collector.collect(cycling_policy, 20)
+  assert stats['restarts'] == 1 and len(replay) == 30
+  pieces = list(replay.episodes(include_partial=True))
+  for piece in pieces:
+    check_transitions(piece)
+  # (first t, steps, starts an episode, ends one). Worker 0: two episodes, the second unfinished.
+  # Worker 1: its steps t=0..5 before the kill are kept; it resumed at its save (t=4) as a new
+  # episode, finished it at t=7 and began another.
+  assert sorted(map(piece_summary, pieces)) == sorted([
+      (0, 8, True, True), (0, 7, True, False),
+      (0, 6, True, False), (4, 4, True, True), (0, 5, True, False)])
+
+
+def learner_main(directory):
+  """Collects forever, printing 'written <index> <digest>' for each chunk the collector reports."""
+  from tests.test_replay import digest  # pylint: disable=g-import-not-at-top
+  replay = replay_lib.Replay(directory, chunk_size=4)
+  report = lambda index: print('written', index, digest(replay.chunk(index)), flush=True)
+  collector = collector_lib.Collector(FakeEnv, 2, replay, on_chunk=report)
+  while True:
+    collector.collect(cycling_policy, 2)
+
+
+def test_sigkilled_learner_loses_no_reported_chunk(tmp_path):
+  from tests.test_replay import digest  # pylint: disable=g-import-not-at-top
+  proc = subprocess.Popen(
+      [sys.executable, '-c',
+       f'from tests.test_collector import learner_main; learner_main({str(tmp_path)!r})'],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+  reported = {}
+  try:
+    while len(reported) < 30:
+      line = proc.stdout.readline()
+      assert line, 'the learner process ended early'
+      _, index, chunk_digest = line.split()
+      reported[int(index)] = chunk_digest
+  finally:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+  reopened = replay_lib.Replay(tmp_path, chunk_size=4)
+  for index, chunk_digest in reported.items():
+    assert digest(reopened.chunk(index)) == chunk_digest
