@@ -37,15 +37,18 @@ def _reward():
 
 def _replay():
   return ml_collections.ConfigDict(dict(
-      capacity=1_000_000,       # Steps kept on disk; oldest chunks are evicted first.
-      chunk_size=256,           # Steps per chunk file.
+      capacity=1_000_000,       # Steps kept (~6 GB on disk and in memory); oldest chunks evicted first.
+      chunk_size=256,           # Steps per chunk file (the unit of atomic writes and of eviction).
       batch_size=16,
       sequence_length=64,
   ))
 
 
 def _collector():
-  return ml_collections.ConfigDict(dict(num_workers=2))
+  return ml_collections.ConfigDict(dict(
+      num_workers=2,            # Emulator processes stepped in lockstep.
+      save_every=100,           # Steps between a worker's save states (where a restarted worker resumes).
+  ))
 
 
 def _world_model():
