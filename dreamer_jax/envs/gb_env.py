@@ -10,7 +10,7 @@ Observation (a `gymnasium.spaces.Dict`):
     30 money/999999, 31..34 facing down/up/left/right, 35 Pokédex owned/151, 36 seen/151,
     37 walking (mid-step), 38 buttons ignored (a cutscene). Empty party slots read 0.
 info: {'state': the System 2 state dict (see `state.state_dict`), 'reward_terms': {term: value},
-  'frames': emulated frames so far}.
+  'frames': emulated frames this episode}.
 
 Registered ids (on import): 'dreamer_jax/Tinymon-v0' and 'dreamer_jax/PokemonRed-v0' (pass
 rom_path and state_path).
@@ -159,7 +159,7 @@ class GameBoyEnv(gym.Env):
     return {
         'state': state_lib.state_dict(snap, self.map_names, self.tracker.steps_without_progress),
         'reward_terms': terms,
-        'frames': self.emulator.frame_count,
+        'frames': self.episode_steps * self.emulator.frames_per_step,
     }
 
   def reset(self, *, seed=None, options=None):

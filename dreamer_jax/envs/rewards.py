@@ -134,9 +134,10 @@ class RewardTracker:
     self.dex_owned |= snap.dex_owned
     won = self._battle_won(prev, snap)
     xp = hp_lost = 0
-    for before, after in match_party(prev.party, snap.party):
-      xp += max(0, after.exp - before.exp)
-      hp_lost += max(0, before.hp - after.hp)
+    if snap.party != prev.party:  # Most steps change nothing in the party: skip the matching.
+      for before, after in match_party(prev.party, snap.party):
+        xp += max(0, after.exp - before.exp)
+        hp_lost += max(0, before.hp - after.hp)
     progress = new_map or new_tile or new_badges or new_species or won or xp > 0
     self.steps_without_progress = 0 if progress else self.steps_without_progress + 1
     self.prev = snap

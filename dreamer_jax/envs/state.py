@@ -25,7 +25,8 @@ _DVS = 0x1B
 
 
 def _read_bytes(memory, address, n):
-  return bytes(int(memory[address + i]) for i in range(n))
+  # One slice read: PyBoy's memory gives a list of ints, a numpy fake memory an array.
+  return bytes(memory[address:address + n])
 
 
 def read_mon(memory, slot):
