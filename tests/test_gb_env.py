@@ -1,0 +1,170 @@
+"""GameBoyEnv: the gymnasium API, observations, rewards through PyBoy's memory, states, errors.
+
+A tiny ROM made here that only idles stands in for Pokémon Red (read with its RAM map): bytes written
+into PyBoy's memory stay put, so every field goes through the real emulator path. tinymon runs for
+what needs a real game (start, determinism).
+"""
+
+import gymnasium as gym
+from gymnasium.utils.env_checker import check_env
+import numpy as np
+import pytest
+
+from configs import v3
+from dreamer_jax.envs import emulator as emulator_lib
+from dreamer_jax.envs import gb_env
+from dreamer_jax.envs import ram_map as rm
+from dreamer_jax.envs import rewards
+from dreamer_jax.envs import start_states
+from dreamer_jax.errors import UserError
+from tests import gb_testing as gt
+
+
+@pytest.fixture(scope='module')
+def idle(tmp_path_factory):
+  """(rom path, start state path) of an idling ROM read as Pokémon Red."""
+  folder = tmp_path_factory.mktemp('idle')
+  rom = gt.make_rom(folder / 'idle.gb')
+  state = folder / 'idle.state'
+  start_states.play_and_save(rom, state, window='null', max_frames=60, allow_unknown_rom='pokered')
+  return rom, str(state)
+
+
+def _env(idle, **kwargs):
+  rom, state = idle
+  return gb_env.GameBoyEnv(game='pokered', rom_path=rom, state_path=state,
+                           allow_unknown_rom='pokered', **kwargs)
+
+
+def test_gymnasium_checker_and_spaces(idle):
+  env = _env(idle)
+  check_env(env, skip_render_check=True)
+  assert env.action_space == gym.spaces.Discrete(8)
+  obs, info = env.reset(seed=0)
+  assert obs['frame'].shape == (144, 160) and obs['frame'].dtype == np.uint8
+  assert obs['ram'].shape == (gb_env.RAM_FEATURES,) and obs['ram'].dtype == np.float32
+  assert set(info) == {'state', 'reward_terms', 'frames'}
+  assert info['frames'] == 0 and set(info['reward_terms']) == set(rewards.TERMS)
+  _, _, terminated, truncated, info = env.step(emulator_lib.NOOP)
+  assert (terminated, truncated, info['frames']) == (False, False, 24)
+  env.close()
+
+
+def test_ram_features_and_state_through_pyboy_memory(idle):
+  env = _env(idle)
+  env.reset()
+  mem = env.emulator.memory
+  mem[rm.CUR_MAP], mem[rm.X_COORD], mem[rm.Y_COORD] = 0x0C, 17, 200
+  mem[rm.IS_IN_BATTLE] = rm.BATTLE_TRAINER
+  mem[rm.OBTAINED_BADGES] = 0b10000011
+  gt.put_party(mem, [dict(species=1, hp=10, max_hp=20, level=50, exp=5),
+                     dict(species=2, hp=30, max_hp=60, level=7, exp=5, dvs=1)])
+  gt.put_u16(mem, rm.ENEMY_MON_HP, 5)
+  gt.put_u16(mem, rm.ENEMY_MON_MAX_HP, 20)
+  gt.put_money(mem, 3000)
+  mem[rm.PLAYER_FACING] = 0x08
+  obs, _, _, _, info = env.step(emulator_lib.NOOP)
+  ram = obs['ram']
+  f = dict(zip(gb_env.RAM_FEATURE_NAMES, ram))
+  assert f['map_id'] == pytest.approx(12 / 255) and f['y'] == pytest.approx(200 / 255)
+  assert (f['battle_wild'], f['battle_trainer'], f['dialog_open']) == (0, 1, 0)
+  assert [f[f'badge_{i}'] for i in range(8)] == [1, 1, 0, 0, 0, 0, 0, 1]
+  assert f['party_hp_frac'] == pytest.approx(40 / 80) and f['party_count'] == pytest.approx(2 / 6)
+  assert (f['level_0'], f['level_1'], f['level_2']) == pytest.approx((0.5, 0.07, 0.0))
+  assert (f['hp_frac_0'], f['hp_frac_1'], f['hp_frac_5']) == pytest.approx((0.5, 0.5, 0.0))
+  assert f['enemy_hp_frac'] == pytest.approx(0.25) and f['money'] == pytest.approx(3000 / 999999)
+  assert (f['facing_down'], f['facing_left']) == (0, 1)
+  assert ram.min() >= 0 and ram.max() <= 1 and env.observation_space.contains(obs)
+  target = gb_env.decode_probe_targets(ram)
+  assert (target['map_id'], target['x'], target['y'], target['in_battle']) == (12, 17, 200, 2)
+  assert target['badge_bits'].tolist() == [True, True, False, False, False, False, False, True]
+  assert not target['dialog_open'] and target['party_hp_frac'] == pytest.approx(0.5)
+  st = info['state']
+  assert (st['map_name'], st['x'], st['y'], st['badges'], st['in_battle']) == ('Route 1', 17, 200, 3, 2)
+  assert (st['party_hp'], st['party_levels'], st['money']) == ([10, 30], [50, 7], 3000)
+  env.close()
+
+
+def test_decode_probe_targets_on_batches():
+  ram = np.zeros((3, 5, gb_env.RAM_FEATURES), np.float32)
+  ram[1, 2, 0], ram[1, 2, 3], ram[2, 0, 5], ram[0, 4, 7] = 37 / 255, 1, 1, 1
+  t = gb_env.decode_probe_targets(ram)
+  assert t['map_id'].shape == (3, 5) and t['badge_bits'].shape == (3, 5, 8)
+  assert t['map_id'][1, 2] == 37 and t['in_battle'][1, 2] == 1 and t['dialog_open'][2, 0]
+  assert t['badge_bits'][0, 4].tolist() == [False, True] + [False] * 6
+  assert gb_env.RAM_FEATURE_NAMES[:16] == (
+      'map_id', 'x', 'y', 'battle_wild', 'battle_trainer', 'dialog_open', *(f'badge_{i}' for i in range(8)),
+      'party_hp_frac', 'party_count')
+
+
+def test_reward_terms_through_the_env(idle):
+  env = _env(idle, reward_weights={'new_map': 2.0})
+  env.reset()
+  _, reward, _, _, info = env.step(emulator_lib.NOOP)
+  assert reward == pytest.approx(-0.001) and info['state']['steps_without_progress'] == 1
+  env.emulator.memory[rm.CUR_MAP] = 5
+  _, reward, _, _, info = env.step(emulator_lib.NOOP)
+  assert reward == pytest.approx(2.0) and info['reward_terms']['new_map'] == pytest.approx(2.0)
+  assert info['state']['steps_without_progress'] == 0
+  env.reset()  # A new episode forgets the maps seen.
+  env.emulator.memory[rm.CUR_MAP] = 5
+  assert env.step(emulator_lib.NOOP)[1] == pytest.approx(2.0)
+  env.close()
+
+
+def test_truncation_and_from_config(idle):
+  config = v3.get_config()
+  config.env.game, (config.env.rom_path, config.env.state_path) = 'pokered', idle
+  config.env.max_episode_steps, config.env.allow_unknown_rom = 3, 'pokered'
+  env = gb_env.GameBoyEnv.from_config(config.env, config.reward)
+  env.reset()
+  assert [env.step(emulator_lib.NOOP)[3] for _ in range(3)] == [False, False, True]
+  env.close()
+
+
+def test_save_and_load_state(idle):
+  env = _env(idle)
+  env.reset()
+  env.emulator.memory[rm.X_COORD] = 9
+  saved = env.save_state()
+  env.emulator.memory[rm.X_COORD] = 3
+  env.load_state(saved)
+  assert env.state()['x'] == 9
+  obs, info = env.reset(options={'state': saved})
+  assert info['state']['x'] == 9
+  with pytest.raises(UserError, match='is corrupt'):
+    env.load_state(saved[:-1] + bytes([saved[-1] ^ 1]))
+  env.close()
+
+
+def test_states_of_another_rom_or_damaged_are_one_sentence(idle, tmp_path):
+  rom, state = idle
+  other = gt.make_rom(tmp_path / 'other.gb', title=b'OTHER')
+  with pytest.raises(UserError, match=r"state '.*idle.state' was saved with the ROM of SHA-1 \w+, "
+                                      r'not this ROM'):
+    gb_env.GameBoyEnv(game='pokered', rom_path=other, state_path=state, allow_unknown_rom='pokered')
+  cut = tmp_path / 'cut.state'
+  cut.write_bytes(open(state, 'rb').read()[:5000])
+  with pytest.raises(UserError, match='the file is truncated or was cut'):
+    gb_env.GameBoyEnv(game='pokered', rom_path=rom, state_path=str(cut), allow_unknown_rom='pokered')
+  with pytest.raises(UserError, match='needs a start state file'):
+    gb_env.GameBoyEnv(game='pokered', rom_path=rom, allow_unknown_rom='pokered')
+
+
+def test_bad_arguments_are_one_sentence(idle):
+  with pytest.raises(UserError, match='max_episode_steps=0 must be a positive integer'):
+    _env(idle, max_episode_steps=0)
+  with pytest.raises(UserError, match=r'press_frames=30 must be in 1..frames_per_step \(24\)'):
+    _env(idle, press_frames=30)
+  with pytest.raises(UserError, match=r"unknown game 'mario'"):
+    gb_env.GameBoyEnv(game='mario')
+
+
+def test_registered_ids(idle):
+  rom, state = idle
+  env = gym.make('dreamer_jax/PokemonRed-v0', rom_path=rom, state_path=state,
+                 allow_unknown_rom='pokered')
+  obs, _ = env.reset(seed=1)
+  assert obs['frame'].shape == (144, 160)
+  env.close()
+  assert gym.spec('dreamer_jax/Tinymon-v0').kwargs == {'game': 'tinymon'}
