@@ -7,6 +7,8 @@ Everything here reads `memory[address]` only, so it works on PyBoy's memory and 
 
 import collections
 
+import numpy as np
+
 from dreamer_jax.envs import ram_map as rm
 
 # One party member. `key` is what survives evolution, healing and reordering (OT id and DVs), so a
@@ -29,43 +31,61 @@ def _read_bytes(memory, address, n):
   return bytes(memory[address:address + n])
 
 
+class _IntMemory:
+  """A numpy fake memory that reads as Python ints (numpy uint8 overflows when shifted, and is not
+  JSON-serialisable); slices stay arrays."""
+
+  def __init__(self, array):
+    self.array = array
+
+  def __getitem__(self, index):
+    value = self.array[index]
+    return value if isinstance(index, slice) else int(value)
+
+
+def _plain(memory):
+  return _IntMemory(memory) if isinstance(memory, np.ndarray) else memory
+
+
 def read_mon(memory, slot):
   """Party slot `slot` (0..5) as a `Mon`."""
-  base = rm.party_mon_address(slot, 0)
+  m, b = _plain(memory), rm.party_mon_address(slot, 0)
+  # Inline reads: this runs for every party member on every agent step.
   return Mon(
-      species=rm.read_u8(memory, base + rm.MON_SPECIES),
-      hp=rm.read_u16(memory, base + rm.MON_HP),
-      max_hp=rm.read_u16(memory, base + rm.MON_MAX_HP),
-      level=rm.read_u8(memory, base + rm.MON_LEVEL),
-      exp=rm.read_u24(memory, base + rm.MON_EXP),
-      key=(rm.read_u16(memory, base + _OT_ID), rm.read_u16(memory, base + _DVS)),
+      species=m[b + rm.MON_SPECIES],
+      hp=m[b + rm.MON_HP] << 8 | m[b + rm.MON_HP + 1],
+      max_hp=m[b + rm.MON_MAX_HP] << 8 | m[b + rm.MON_MAX_HP + 1],
+      level=m[b + rm.MON_LEVEL],
+      exp=m[b + rm.MON_EXP] << 16 | m[b + rm.MON_EXP + 1] << 8 | m[b + rm.MON_EXP + 2],
+      key=(m[b + _OT_ID] << 8 | m[b + _OT_ID + 1], m[b + _DVS] << 8 | m[b + _DVS + 1]),
   )
 
 
 def party_count(memory):
   """wPartyCount clamped to 0..6 (a garbage byte before the game initialises it must not overrun)."""
-  return min(rm.read_u8(memory, rm.PARTY_COUNT), MAX_PARTY)
+  return min(int(memory[rm.PARTY_COUNT]), MAX_PARTY)
 
 
 def read_snapshot(memory):
   """Reads every field one agent step needs; slots at or past the party count are left out."""
+  m = _plain(memory)
   return Snapshot(
-      map_id=rm.read_u8(memory, rm.CUR_MAP),
-      x=rm.read_u8(memory, rm.X_COORD),
-      y=rm.read_u8(memory, rm.Y_COORD),
-      badge_bits=rm.read_u8(memory, rm.OBTAINED_BADGES),
-      party=tuple(read_mon(memory, i) for i in range(party_count(memory))),
-      in_battle=rm.read_u8(memory, rm.IS_IN_BATTLE),
-      font_loaded=rm.read_u8(memory, rm.FONT_LOADED),
-      dex_owned=int.from_bytes(_read_bytes(memory, rm.POKEDEX_OWNED, rm.POKEDEX_BYTES), 'little'),
-      dex_seen=int.from_bytes(_read_bytes(memory, rm.POKEDEX_SEEN, rm.POKEDEX_BYTES), 'little'),
-      money=rm.read_bcd(memory, rm.PLAYER_MONEY, 3),
-      enemy_hp=rm.read_u16(memory, rm.ENEMY_MON_HP),
-      enemy_max_hp=rm.read_u16(memory, rm.ENEMY_MON_MAX_HP),
-      enemy_level=rm.read_u8(memory, rm.ENEMY_MON_LEVEL),
-      facing=rm.read_u8(memory, rm.PLAYER_FACING),
-      walking=rm.read_u8(memory, rm.WALK_COUNTER) != 0,
-      joy_ignore=rm.read_u8(memory, rm.JOY_IGNORE),
+      map_id=m[rm.CUR_MAP],
+      x=m[rm.X_COORD],
+      y=m[rm.Y_COORD],
+      badge_bits=m[rm.OBTAINED_BADGES],
+      party=tuple(read_mon(m, i) for i in range(party_count(m))),
+      in_battle=m[rm.IS_IN_BATTLE],
+      font_loaded=m[rm.FONT_LOADED],
+      dex_owned=int.from_bytes(_read_bytes(m, rm.POKEDEX_OWNED, rm.POKEDEX_BYTES), 'little'),
+      dex_seen=int.from_bytes(_read_bytes(m, rm.POKEDEX_SEEN, rm.POKEDEX_BYTES), 'little'),
+      money=rm.read_bcd(m, rm.PLAYER_MONEY, 3),
+      enemy_hp=m[rm.ENEMY_MON_HP] << 8 | m[rm.ENEMY_MON_HP + 1],
+      enemy_max_hp=m[rm.ENEMY_MON_MAX_HP] << 8 | m[rm.ENEMY_MON_MAX_HP + 1],
+      enemy_level=m[rm.ENEMY_MON_LEVEL],
+      facing=m[rm.PLAYER_FACING],
+      walking=m[rm.WALK_COUNTER] != 0,
+      joy_ignore=m[rm.JOY_IGNORE],
   )
 
 
