@@ -1,4 +1,4 @@
-"""Collector: lockstep workers, frames through shared memory, restarts after SIGKILL, a killed learner."""
+"""Collector: lockstep workers, shared-memory frames, restarts after SIGKILL, a killed learner."""
 
 import os
 import pickle

@@ -17,13 +17,14 @@ RAM_SIZE = 16
 
 
 def make_step(t, stream=0, episode_length=10):
-  """A step whose every field is a known function of (t, stream), so reloaded data can be checked."""
+  """A step whose every field is a known function of (t, stream), so reloaded data can be checked.
+  """
   frame = ((np.arange(144 * 160).reshape(144, 160) + 3 * t + stream) % 4).astype(np.uint8)
   ram = (np.arange(RAM_SIZE) + t + 7 * stream) % 256 / 255.0
+  ends = t % episode_length == episode_length - 1
   return dict(frame=frame, ram=ram.astype(np.float32), action=t % 8, reward=float(t),
               reward_terms={'badge': float(stream), 'xp': 0.5 * t},
-              is_first=t % episode_length == 0, is_terminal=t % episode_length == episode_length - 1,
-              is_last=t % episode_length == episode_length - 1)
+              is_first=t % episode_length == 0, is_terminal=ends, is_last=ends)
 
 
 def digest(chunk):
@@ -133,7 +134,8 @@ def writer_main(directory):
 
 def test_sigkill_mid_write_loses_no_reported_chunk(tmp_path):
   proc = subprocess.Popen(
-      [sys.executable, '-c', f'from tests.test_replay import writer_main; writer_main({str(tmp_path)!r})'],
+      [sys.executable, '-c',
+       f'from tests.test_replay import writer_main; writer_main({str(tmp_path)!r})'],
       cwd=REPO, stdout=subprocess.PIPE, text=True)
   reported = {}
   try:

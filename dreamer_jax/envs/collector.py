@@ -58,7 +58,7 @@ def _worker(conn, env_fn, shm_name, slot, seed, state, save_every):
     def publish(obs, reward, terminated, truncated, info, save):
       ram = np.asarray(obs['ram'], np.float32)
       if ram.shape[0] > MAX_RAM_FEATURES:
-        raise ValueError(f'{ram.shape[0]} RAM features exceed the collector limit {MAX_RAM_FEATURES}')
+        raise ValueError(f'{ram.shape[0]} RAM features exceed the limit {MAX_RAM_FEATURES}')
       frame_view[...] = obs['frame']
       ram_view[:ram.shape[0]] = ram
       conn.send((reward, terminated, truncated, info, ram.shape[0], save))
@@ -95,7 +95,8 @@ class Collector:
 
   Args:
     env_fn: picklable zero-argument function returning a gymnasium env with the GameBoyEnv
-      interface (obs {'frame', 'ram'}, info['reward_terms'], save_state(), reset(options={'state'})).
+      interface: obs {'frame', 'ram'}, info['reward_terms'], save_state(),
+      reset(options={'state': bytes}).
     num_workers: N worker processes.
     replay: a `replay.Replay`; worker i writes stream `stream_offset + i`.
     save_every: steps between a worker's save states (what a restart resumes from).
@@ -174,7 +175,7 @@ class Collector:
     if self._failures[i] > _MAX_CONSECUTIVE_RESTARTS:
       code = self._procs[i].exitcode
       self.close()
-      raise RuntimeError(f'collector worker {i} died {_MAX_CONSECUTIVE_RESTARTS + 1} times in a row '
+      raise RuntimeError(f'collector worker {i} died {self._failures[i]} times in a row '
                          f'(last exit code {code}); giving up.')
     self.restarts += 1
     self._start(i)
@@ -190,7 +191,8 @@ class Collector:
     return dict(
         frame=np.stack([c['frame'] for c in cur]), ram=np.stack([c['ram'] for c in cur]),
         reward=np.array([c['reward'] for c in cur], np.float32),
-        is_first=np.array([c['is_first'] for c in cur]), is_last=np.array([c['is_last'] for c in cur]),
+        is_first=np.array([c['is_first'] for c in cur]),
+        is_last=np.array([c['is_last'] for c in cur]),
         state=[c['info'].get('state') for c in cur])
 
   def collect(self, policy, num_steps):
@@ -209,7 +211,8 @@ class Collector:
     for _ in range(iterations):
       actions = np.asarray(policy(self.observation()))
       if actions.shape != (self.num_workers,):
-        raise ValueError(f'policy returned actions of shape {actions.shape}; expected ({self.num_workers},)')
+        raise ValueError(
+            f'policy returned actions of shape {actions.shape}; expected ({self.num_workers},)')
       for i, step in enumerate(self._current):
         step = dict(step, action=int(actions[i]))
         episodes += step['is_last']

@@ -1,14 +1,14 @@
-"""The on-disk replay: chunks of steps, frames packed at 2 bits per pixel, atomic writes, [B, T] sampling.
+"""The on-disk replay: chunks of steps, frames packed 2 bits per pixel, atomic writes, sampling.
 
 One step (the DreamerV3 convention) holds the observation `frame`/`ram`, the `reward` (and its
 `reward_terms`) received on arriving at that observation, the episode flags, and the `action` then
 taken from it. A stream is one worker's trajectory; its steps are buffered and written as a chunk
-file of `chunk_size` consecutive steps. Each chunk records the chunk of the same stream it continues,
-so sampled sequences run across chunk boundaries but never across streams or sessions.
+file of `chunk_size` consecutive steps. Each chunk records the chunk of the same stream it
+continues, so sampled sequences run across chunk boundaries but never across streams or sessions.
 
 Files: `chunk-<index>.npz` (np.savez, uncompressed), written to a temporary name in the same
-directory, fsynced and renamed, so a kill at any moment leaves every finished chunk whole. Reopening a
-directory reloads every chunk in index order: the same steps in the same order.
+directory, fsynced and renamed, so a kill at any moment leaves every finished chunk whole. Reopening
+a directory reloads every chunk in index order: the same steps in the same order.
 """
 
 import glob
@@ -120,7 +120,7 @@ class Replay:
 
   def _load(self):
     for tmp in glob.glob(os.path.join(self.directory, '*' + _TMP_SUFFIX)):
-      os.remove(tmp)  # A write that was interrupted before its rename; its steps were never reported.
+      os.remove(tmp)  # A write interrupted before its rename: its chunk was never reported.
     indices = sorted(int(m.group(1)) for m in map(_CHUNK_RE.match, os.listdir(self.directory)) if m)
     for index in indices:
       path = chunk_path(self.directory, index)
@@ -144,7 +144,7 @@ class Replay:
           f'replay ({self._ram_size} features, terms {self.reward_term_names})')
 
   def add(self, step, stream=0):
-    """Appends one step to `stream`; returns the index of the chunk this completed and wrote, or None.
+    """Appends one step to `stream`; returns the index of the chunk it completed and wrote, or None.
 
     Args:
       step: dict with frame uint8 [144, 160] (shades 0..3), ram float [R], action int, reward float,
@@ -209,6 +209,9 @@ class Replay:
   def chunk_ids(self):
     return list(self._chunks)
 
+  def chunk_length(self, index):
+    return len(self._chunks[index]['action'])
+
   def chunk(self, index):
     """One stored chunk as [n, ...] arrays, frames unpacked (see `sample` for keys and dtypes)."""
     return self._public(self._chunks[index])
@@ -227,7 +230,8 @@ class Replay:
     """(chunk indices, row bounds) of each run of chunks that continue one another (one stream, one
     session), oldest first; bounds[j] is the run's row where its j-th chunk begins."""
     if self._sampling_cache is None:
-      successor = {int(c['prev']): i for i, c in self._chunks.items() if int(c['prev']) in self._chunks}
+      successor = {int(c['prev']): i for i, c in self._chunks.items()
+                   if int(c['prev']) in self._chunks}
       runs = []
       for index, chunk in self._chunks.items():
         if int(chunk['prev']) in self._chunks:
@@ -267,7 +271,8 @@ class Replay:
     starts = np.maximum(lengths - sequence_length + 1, 0)
     ends = np.cumsum(starts)
     if not ends.size or ends[-1] == 0:
-      raise ValueError(f'the replay holds no {sequence_length} consecutive steps yet ({len(self)} steps).')
+      raise ValueError(
+          f'the replay holds no {sequence_length} consecutive steps yet ({len(self)} steps).')
     # Uniform over every valid start position in the replay.
     positions = rng.integers(0, ends[-1], size=batch_size)
     run_ids = np.searchsorted(ends, positions, side='right')
