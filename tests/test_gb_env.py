@@ -5,6 +5,10 @@ into PyBoy's memory stay put, so every field goes through the real emulator path
 what needs a real game (start, determinism).
 """
 
+import os
+import subprocess
+import sys
+
 import gymnasium as gym
 from gymnasium.utils.env_checker import check_env
 import numpy as np
@@ -168,3 +172,26 @@ def test_registered_ids(idle):
   assert obs['frame'].shape == (144, 160)
   env.close()
   assert gym.spec('dreamer_jax/Tinymon-v0').kwargs == {'game': 'tinymon'}
+
+
+def test_inspect_state_reads_a_state_file(idle, tmp_path):
+  rom, _ = idle
+  emu = emulator_lib.Emulator(rom)
+  emu.step(emulator_lib.NOOP)
+  emu.memory[rm.CUR_MAP], emu.memory[rm.X_COORD] = 0x28, 4
+  gt.put_party(emu.memory, [dict(species=0xB0, hp=19, max_hp=20, level=5, exp=135)])
+  path = tmp_path / 'lab.state'
+  start_states.write_state_file(path, emu.save_state(), emu.rom.sha1)
+  emu.close()
+  st = gb_env.inspect_state(rom, str(path), steps=2, allow_unknown_rom='pokered')
+  assert (st['map_name'], st['x'], st['party_hp'], st['party_levels']) == ("Oak's Lab", 4, [19], [5])
+
+
+def test_entry_point_prints_one_sentence_for_a_missing_rom(tmp_path):
+  proc = subprocess.run(
+      [sys.executable, '-m', 'experiments.inspect_state', f'--rom={tmp_path}/missing.gb'],
+      capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)), check=False)
+  assert proc.returncode == 2
+  assert proc.stderr.strip().splitlines()[-1] == (
+      f"error: ROM file '{tmp_path}/missing.gb' does not exist; expected a Game Boy ROM (.gb) file.")
+  assert 'Traceback' not in proc.stderr
