@@ -78,6 +78,13 @@ def _world_model():
       grad_clip=1000.0,
       batch_size=16,
       sequence_length=64,
+      scan_unroll=1,            # RSSM time steps per scan iteration (a speed knob only).
+      train_steps=100_000,
+      log_every=50,
+      checkpoint_every=500,
+      eval_context=8,           # Observed steps before the open-loop rollout...
+      eval_horizon=50,          # ...of this many imagined steps (the drift metric).
+      eval_sequences=64,
   ))
 
 

@@ -1,0 +1,1 @@
+"""The RSSM world model: encoder, recurrent latent dynamics, heads, losses, training and evaluation."""

@@ -1,0 +1,75 @@
+"""The world-model loss: image, reward, continue and RAM-probe prediction + balanced KL with free bits."""
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from dreamer_jax.world_model import data as data_lib
+from dreamer_jax.world_model import heads as heads_lib
+from dreamer_jax.world_model import model as model_lib
+from dreamer_jax.world_model.rssm import feature
+
+
+def categorical_kl(lhs_logp, rhs_logp):
+  """KL(lhs || rhs) of S independent categoricals given as log-probs [..., S, K] -> [...]."""
+  return jnp.sum(jnp.exp(lhs_logp) * (lhs_logp - rhs_logp), axis=(-2, -1))
+
+
+def kl_balance(post, prior, free_nats, dyn_scale, rep_scale):
+  """DreamerV3's balanced KL with free bits, per step.
+
+  dyn = KL(sg(post) || prior) trains the prior towards the posterior; rep = KL(post || sg(prior))
+  keeps the posterior predictable. Each is clamped below at `free_nats` (no gradient while below).
+
+  Args:
+    post, prior: log-probs [..., S, K].
+
+  Returns:
+    (loss [...], dict of the unclamped dyn and rep [...]).
+  """
+  sg = jax.lax.stop_gradient
+  dyn = categorical_kl(sg(post), prior)
+  rep = categorical_kl(post, sg(prior))
+  loss = dyn_scale * jnp.maximum(dyn, free_nats) + rep_scale * jnp.maximum(rep, free_nats)
+  return loss, dict(dyn=dyn, rep=rep)
+
+
+def image_loss(pred, target, kind):
+  """Summed over pixels -> [N]. pred [N, H, W, 4] logits ('categorical') or [N, H, W] ('mse');
+  target uint8 shades [N, H, W]."""
+  if kind == 'categorical':
+    return heads_lib.cross_entropy(pred, target).sum((-2, -1))
+  return jnp.square(pred - target.astype(jnp.float32) / 3.0).sum((-2, -1))
+
+
+def loss_fn(model, params, batch, key, temp, hp, unroll=1):
+  """The scalar world-model loss for a prepared batch (`data.prepare_batch`, as jnp arrays).
+
+  Args:
+    model: a `WorldModel`; hp: dict with kl_dyn, kl_rep, free_nats and scales {image, reward, cont,
+      ram_probe} (plain floats); temp: Gumbel temperature (a traced scalar).
+
+  Returns:
+    (loss, (metrics dict of scalars, states {deter [B, T, D], stoch [B, T, S, K]})).
+  """
+  b, t = batch['action'].shape
+  frame = data_lib.downsample(batch['frame'], model.image_size)
+  flat = lambda x: x.reshape((b * t,) + x.shape[2:])
+  embed = model.apply(params, flat(frame), flat(batch['ram']), method=model_lib.WorldModel.encode)
+  carry = model_lib.initial_carry(model, b)
+  _, states, post, prior = model_lib.observe(
+      model, params, embed.reshape(b, t, -1), batch['action'], batch['is_first'], carry, key, temp,
+      unroll)
+  out = model.apply(params, flat(feature(states)), method=model_lib.WorldModel.heads)
+  scales = hp['scales']
+  terms = dict(
+      image=image_loss(out['image'], flat(frame), model.image_loss),
+      reward=heads_lib.twohot_loss(out['reward'], flat(batch['reward'])),
+      cont=optax.sigmoid_binary_cross_entropy(out['cont'], flat(batch['cont'])),
+      ram_probe=heads_lib.probe_loss(out['probes'], jax.tree_util.tree_map(flat, batch['probes'])),
+  )
+  kl, kl_terms = kl_balance(post, prior, hp['free_nats'], hp['kl_dyn'], hp['kl_rep'])
+  loss = kl.mean() + sum(scales[k] * v.mean() for k, v in terms.items())
+  metrics = {f'{k}_loss': v.mean() for k, v in terms.items()}
+  metrics.update(kl_dyn=kl_terms['dyn'].mean(), kl_rep=kl_terms['rep'].mean(), loss=loss)
+  return loss, (metrics, states)

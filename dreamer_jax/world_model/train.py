@@ -1,0 +1,187 @@
+"""Training the world model: train state, the jitted (data-parallel) update, checkpoints, the loop.
+
+The train state is a plain pytree {params, opt_state, step, key}. `make_train_step` compiles one
+update; with a mesh the batch is split over the 'data' axis (NamedSharding) and the parameters are
+replicated, so XLA inserts the gradient all-reduce. `train` is the one impure loop: replay sampling,
+logging, checkpoints, resuming.
+"""
+
+import functools
+import os
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh
+from jax.sharding import NamedSharding
+from jax.sharding import PartitionSpec as P
+import numpy as np
+import optax
+import orbax.checkpoint as ocp
+import tqdm
+
+from dreamer_jax.errors import UserError
+from dreamer_jax.world_model import data as data_lib
+from dreamer_jax.world_model import losses
+from dreamer_jax.world_model import model as model_lib
+from dreamer_jax.world_model import rssm
+
+DATA_AXIS = 'data'
+
+
+def hparams(wm):
+  """The loss's plain-float hyper-parameters from a `world_model` config section."""
+  return dict(kl_dyn=float(wm.kl_dyn), kl_rep=float(wm.kl_rep), free_nats=float(wm.free_nats),
+              scales={k: float(v) for k, v in wm.loss_scales.items()})
+
+
+def make_optimizer(wm):
+  """Adam after global-norm gradient clipping."""
+  if wm.lr <= 0 or wm.grad_clip <= 0:
+    raise UserError(f'world_model.lr ({wm.lr}) and grad_clip ({wm.grad_clip}) must be positive.')
+  return optax.chain(optax.clip_by_global_norm(wm.grad_clip), optax.adam(wm.lr, eps=wm.eps))
+
+
+def create_state(model, optimizer, key, ram_size):
+  """A fresh train state {params, opt_state, step, key}."""
+  init_key, key = jax.random.split(key)
+  params = model_lib.init_params(model, init_key, ram_size)
+  return dict(params=params, opt_state=optimizer.init(params), step=jnp.zeros((), jnp.int32),
+              key=key)
+
+
+def make_mesh(devices=None):
+  """A 1-D mesh over `devices` (default: all) whose axis 'data' splits the batch."""
+  devices = jax.devices() if devices is None else devices
+  return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def make_train_step(model, optimizer, wm, mesh=None):
+  """Compiles `step(state, batch) -> (state, metrics)` for prepared batches (`data.prepare_batch`).
+
+  With `mesh`, the batch's leading axis is split over its devices and the state is replicated; the
+  batch size must then be a multiple of the device count (`shard_batch` checks).
+  """
+  hp = hparams(wm)
+  schedule = functools.partial(rssm.gumbel_temperature, start=wm.gumbel_temp_start,
+                               end=wm.gumbel_temp_end, anneal_steps=wm.gumbel_anneal_steps)
+  unroll = int(wm.scan_unroll)
+
+  def step(state, batch):
+    key, loss_key = jax.random.split(state['key'])
+    temp = schedule(state['step'])
+    grad_fn = jax.grad(lambda p: losses.loss_fn(model, p, batch, loss_key, temp, hp, unroll),
+                       has_aux=True)
+    grads, (metrics, _) = grad_fn(state['params'])
+    updates, opt_state = optimizer.update(grads, state['opt_state'], state['params'])
+    params = optax.apply_updates(state['params'], updates)
+    metrics = dict(metrics, grad_norm=optax.global_norm(grads), temp=temp)
+    return dict(params=params, opt_state=opt_state, step=state['step'] + 1, key=key), metrics
+
+  if mesh is None:
+    return jax.jit(step, donate_argnums=0)
+  replicated = NamedSharding(mesh, P())
+  return jax.jit(step, in_shardings=(replicated, NamedSharding(mesh, P(DATA_AXIS))),
+                 out_shardings=(replicated, replicated), donate_argnums=0)
+
+
+def shard_batch(batch, mesh):
+  """Puts a prepared numpy batch on the devices, split over the batch axis."""
+  n = mesh.devices.size
+  b = batch['action'].shape[0]
+  if b % n:
+    raise UserError(f'world_model.batch_size is {b}; expected a multiple of the {n} devices.')
+  return jax.device_put(batch, NamedSharding(mesh, P(DATA_AXIS)))
+
+
+def replicate(tree, mesh):
+  return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+class Checkpoints:
+  """Periodic orbax checkpoints of the train state (+ the config as JSON) in `<workdir>/checkpoints`."""
+
+  def __init__(self, workdir, max_to_keep=3):
+    self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
+    self.manager = ocp.CheckpointManager(
+        self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+        item_names=('state', 'config'))
+
+  def latest_step(self):
+    return self.manager.latest_step()
+
+  def save(self, step, state, config_dict):
+    self.manager.save(step, args=ocp.args.Composite(
+        state=ocp.args.StandardSave(jax.device_get(state)), config=ocp.args.JsonSave(config_dict)))
+    self.manager.wait_until_finished()
+
+  def restore(self, abstract_state, step=None):
+    """The saved state (latest by default) shaped like `abstract_state`; UserError if unreadable."""
+    step = self.manager.latest_step() if step is None else step
+    if step is None:
+      raise UserError(f'no checkpoint in {self.directory}; expected one written by '
+                      'experiments.train_world_model.')
+    try:
+      restored = self.manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(abstract_state)))
+    except Exception as e:  # orbax raises many types (ValueError, OSError, KeyError, ...).
+      raise UserError(f'checkpoint {step} in {self.directory} is unreadable or does not match the '
+                      f'config ({type(e).__name__}); expected a complete checkpoint of this '
+                      'world model.') from e
+    return restored['state']
+
+  def close(self):
+    self.manager.close()
+
+
+def abstract_like(state):
+  return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
+
+
+def train(config, workdir, replay_dir, steps=None):
+  """Trains the world model on a replay directory; resumes from `workdir`'s latest checkpoint.
+
+  Args:
+    config: the full config (reads `seed` and `world_model`). workdir: checkpoints go here.
+    replay_dir: a directory of replay chunks (e.g. from experiments.collect_demos).
+    steps: total updates to reach (default `world_model.train_steps`).
+
+  Returns:
+    (train state, metrics of the last update as floats).
+  """
+  from dreamer_jax.envs.replay import Replay  # Only the loop touches the disk format.
+  wm = config.world_model
+  steps = wm.train_steps if steps is None else steps
+  replay = Replay(replay_dir)
+  if len(replay) < wm.sequence_length:
+    raise UserError(f'replay {replay_dir} holds {len(replay)} steps; expected at least '
+                    f'world_model.sequence_length={wm.sequence_length}.')
+  rng = np.random.default_rng(config.seed)
+  sample = lambda: data_lib.prepare_batch(replay.sample(wm.batch_size, wm.sequence_length, rng))
+  first = sample()
+  model = model_lib.from_config(wm)
+  optimizer = make_optimizer(wm)
+  mesh = make_mesh()
+  state = create_state(model, optimizer, jax.random.PRNGKey(config.seed), first['ram'].shape[-1])
+  ckpt = Checkpoints(workdir)
+  if ckpt.latest_step() is not None:
+    state = ckpt.restore(abstract_like(state))
+    logging.info('resumed from step %d', int(state['step']))
+  state = replicate(state, mesh)
+  train_step = make_train_step(model, optimizer, wm, mesh)
+  start = int(state['step'])
+  metrics, batch, last_log = {}, first, time.time()
+  for i in tqdm.trange(start, steps, initial=start, total=steps, desc='world model'):
+    state, metrics = train_step(state, shard_batch(batch, mesh))
+    batch = sample()  # Overlaps with the asynchronously dispatched update.
+    if (i + 1) % wm.log_every == 0 or i + 1 == steps:
+      metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
+      now = time.time()
+      logging.info('step %d  %.2fs/update  %s', i + 1, (now - last_log) / wm.log_every,
+                   '  '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
+      last_log = now
+    if (i + 1) % wm.checkpoint_every == 0 or i + 1 == steps:
+      ckpt.save(i + 1, state, config.to_dict())
+  ckpt.close()
+  return state, {k: float(v) for k, v in jax.device_get(metrics).items()}
