@@ -1,0 +1,338 @@
+"""The scripted expert's low layer: `GoalController` turns a goal_spec and the RAM into one action.
+
+A goal_spec is `{"kind": navigate|battle|explore|heal|catch|talk, "map": name or None, "x": int or
+None, "y": int or None}` (the planner's schema). Whatever the goal, an open text box is advanced, a
+menu is closed and a battle is fought (catching new species when the goal allows it); only in the idle
+overworld does the goal's own logic run. Controls and RAM follow games/tinymon/DESIGN.md. The
+controller only reads RAM.
+"""
+
+from dreamer_jax.envs import emulator
+from dreamer_jax.envs import expert_nav
+from dreamer_jax.envs import ram_map
+
+KINDS = ('navigate', 'battle', 'explore', 'heal', 'catch', 'talk')
+
+# tinymon's bot RAM (DESIGN.md, "Extra RAM for bots"), outside the Pokémon Red mirror.
+GAME_MODE = 0xD900
+BATTLE_CURSOR = 0xD901
+BATTLE_PHASE = 0xD902
+BALL_COUNT = 0xD905
+ENEMY_SPECIES = 0xD907
+MODE_TITLE, MODE_OVERWORLD, MODE_TEXT, MODE_MENU, MODE_PARTY, MODE_BATTLE = range(6)
+PHASE_MESSAGE, PHASE_MENU = 1, 2
+FIGHT, BALL, RUN = range(3)
+
+_OPPOSITE = {emulator.DOWN: emulator.UP, emulator.UP: emulator.DOWN,
+             emulator.LEFT: emulator.RIGHT, emulator.RIGHT: emulator.LEFT}
+# A move that leaves the player where it was this many times in a row marks the target cell blocked.
+_STUCK_LIMIT = 4
+
+
+def party(memory):
+  """[(species, hp, max_hp, level)] for the occupied party slots."""
+  out = []
+  for slot in range(min(memory[ram_map.PARTY_COUNT], 6)):
+    out.append((memory[ram_map.party_mon_address(slot, ram_map.MON_SPECIES)],
+                ram_map.read_u16(memory, ram_map.party_mon_address(slot, ram_map.MON_HP)),
+                ram_map.read_u16(memory, ram_map.party_mon_address(slot, ram_map.MON_MAX_HP)),
+                memory[ram_map.party_mon_address(slot, ram_map.MON_LEVEL)]))
+  return out
+
+
+def owned(memory, species):
+  return ram_map.dex_flag(memory, ram_map.POKEDEX_OWNED, species)
+
+
+def species_owned(memory):
+  return ram_map.dex_count(memory, ram_map.POKEDEX_OWNED)
+
+
+def position(memory):
+  return memory[ram_map.CUR_MAP], memory[ram_map.X_COORD], memory[ram_map.Y_COORD]
+
+
+class GoalController:
+  """Plays one goal_spec at a time through the 8 emulator actions.
+
+  Args:
+    world: a `tinymon_world.World`.
+    grass_cost: path cost of a tall-grass step when only travelling (encounters cost steps).
+  """
+
+  def __init__(self, world, grass_cost=3):
+    self.world = world
+    self.nav = expert_nav.NavGraph(world)
+    self.grass_cost = grass_cost
+    self._map_ids = {m.name: m.id for m in world.maps}
+    self._trainers = {(t.map_id, t.x, t.y): t for t in world.trainers}
+    self._encounters = {m.id: [e[0] for e in m.encounters] for m in world.maps}
+    self.visited = set()
+    self.reset()
+
+  def reset(self):
+    """Forgets the current goal, cached paths and per-goal progress (keeps what was visited)."""
+    self._goal_key = None
+    self._start = None          # Progress counters when the goal began (see `done`).
+    self._plan = {}             # state -> next action on the cached path.
+    self._plan_key = None
+    self._avoid = set()
+    self._last = None           # (state, action) of the previous overworld move.
+    self._same = 0
+    self._talked = False
+    self._fight_hp = None       # (enemy species, enemy HP) when FIGHT was chosen.
+    self._damage = {}           # enemy species -> HP our last attack took.
+
+  # Goal bookkeeping.
+
+  def map_id(self, goal):
+    """The goal's map id, or None."""
+    name = goal.get('map')
+    return None if name is None else self._map_ids[name]
+
+  def _begin(self, memory, goal):
+    key = (goal['kind'], goal.get('map'), goal.get('x'), goal.get('y'))
+    if key != self._goal_key:
+      self._goal_key = key
+      self._start = dict(species=species_owned(memory), maps=self._visited_maps(),
+                         cells=len(self.visited))
+      self._plan, self._plan_key, self._avoid, self._talked = {}, None, set(), False
+
+  def _visited_maps(self):
+    return {s[0] for s in self.visited}
+
+  def done(self, memory, goal):
+    """Whether `goal` is achieved, judged from RAM (and, for talk/explore, what this controller saw)."""
+    self._begin(memory, goal)
+    kind, map_id = goal['kind'], self.map_id(goal)
+    x, y = goal.get('x'), goal.get('y')
+    here = position(memory)
+    if kind == 'navigate':
+      return (map_id is None or here[0] == map_id) and (x is None or here[1] == x) and (
+          y is None or here[2] == y)
+    if kind == 'talk':
+      return self._talked and memory[GAME_MODE] == MODE_OVERWORLD
+    if kind == 'battle':
+      trainer = self._trainer(map_id, x, y)
+      if trainer is not None:
+        return ram_map.event_flag(memory, trainer.id)
+      return self._talked and not memory[ram_map.IS_IN_BATTLE]
+    if kind == 'heal':
+      mons = party(memory)
+      return bool(mons) and all(hp == max_hp for _, hp, max_hp, _ in mons) and (
+          memory[BALL_COUNT] >= 10) and not memory[ram_map.IS_IN_BATTLE]
+    if kind == 'catch':
+      return species_owned(memory) > self._start['species']
+    if kind == 'explore':
+      if map_id is None:
+        return bool(self._visited_maps() - self._start['maps'])
+      return self._unvisited_target(memory, map_id) is None
+    raise ValueError(f'unknown goal kind {kind!r}; expected one of {KINDS}.')
+
+  def _trainer(self, map_id, x, y):
+    if map_id is None or x is None or y is None:
+      return None
+    return self._trainers.get((map_id, x, y))
+
+  # Acting.
+
+  def act(self, memory, goal):
+    """The next action (an `emulator` action index) toward `goal`."""
+    self._begin(memory, goal)
+    mode = memory[GAME_MODE]
+    in_battle = memory[ram_map.IS_IN_BATTLE]
+    if in_battle or mode == MODE_BATTLE:
+      if goal['kind'] == 'battle':
+        self._talked = True
+      return self._battle_act(memory, goal)
+    if mode == MODE_TITLE:
+      return emulator.START
+    if mode == MODE_TEXT:
+      if self._last is not None and self._last[1] == emulator.A:
+        self._talked = True
+      return emulator.A
+    if mode in (MODE_MENU, MODE_PARTY):
+      return emulator.B
+    if memory[ram_map.WALK_COUNTER]:
+      return emulator.NOOP
+    here = position(memory)
+    self.visited.add(here)
+    action = self._overworld_act(memory, goal, here)
+    self._note_move(here, action)
+    return action
+
+  def _note_move(self, here, action):
+    """Counts moves that left the player in place; after a few, the cell ahead is avoided."""
+    if self._last is not None and self._last[0] == here and self._last[1] in _OPPOSITE and (
+        self._last[1] == action):
+      self._same += 1
+      if self._same >= _STUCK_LIMIT:
+        for move, dx, dy in expert_nav.MOVES:
+          if move == action:
+            self._avoid.add((here[0], here[1] + dx, here[2] + dy))
+        self._plan, self._same = {}, 0
+    else:
+      self._same = 0
+    self._last = (here, action)
+
+  def _overworld_act(self, memory, goal, here):
+    kind = goal['kind']
+    map_id, x, y = self.map_id(goal), goal.get('x'), goal.get('y')
+    badges = memory[ram_map.OBTAINED_BADGES]
+    if kind == 'navigate':
+      if map_id is None:
+        map_id = here[0]
+      if x is None or y is None:
+        return self._go(here, badges, ('map', map_id), lambda s: s[0] == map_id)
+      if self.nav.enterable(map_id, x, y, badges):
+        return self._go(here, badges, ('cell', map_id, x, y), lambda s: s == (map_id, x, y))
+      return self._talk_to(memory, here, badges, (map_id, x, y), press=False)
+    if kind == 'talk':
+      target = self._talk_target(here, map_id, x, y)
+      return emulator.NOOP if target is None else self._talk_to(memory, here, badges, target)
+    if kind == 'battle':
+      trainer = self._trainer(map_id, x, y)
+      if trainer is not None:
+        if ram_map.event_flag(memory, trainer.id):
+          return emulator.NOOP
+        return self._talk_to(memory, here, badges, (trainer.map_id, trainer.x, trainer.y))
+      return self._wander_grass(memory, here, badges, map_id)
+    if kind == 'heal':
+      if map_id is not None and x is not None and y is not None:
+        spots = [(map_id, x, y)]
+      else:
+        spots = [tuple(s) for s in self.world.healing_spots
+                 if map_id is None or s[0] == map_id] or [tuple(s) for s in self.world.healing_spots]
+      return self._talk_to(memory, here, badges, spots)
+    if kind == 'catch':
+      if map_id is None:
+        map_id = self._catch_map(memory, here, badges)
+      return self._wander_grass(memory, here, badges, map_id)
+    if kind == 'explore':
+      target = self._unvisited_target(memory, map_id, here)
+      if target is None:
+        return emulator.NOOP
+      return self._go(here, badges, ('explore', target), lambda s: s == target)
+    raise ValueError(f'unknown goal kind {kind!r}; expected one of {KINDS}.')
+
+  def _go(self, here, badges, key, is_goal, grass_cost=None):
+    """The next step on a cached shortest path to a state with `is_goal`; NOOP when at one or stuck."""
+    if is_goal(here):
+      return emulator.NOOP
+    key = (key, badges, frozenset(self._avoid))
+    if self._plan_key != key or here not in self._plan:
+      cost = self.grass_cost if grass_cost is None else grass_cost
+      found = self.nav.path(here, is_goal, badges, cost, frozenset(self._avoid))
+      if not found:
+        self._plan, self._plan_key = {}, None
+        return emulator.NOOP
+      actions, states = found
+      self._plan = dict(zip([here] + states[:-1], actions))
+      self._plan_key = key
+    return self._plan[here]
+
+  def _talk_target(self, here, map_id, x, y):
+    """The NPC cell a talk goal means: the given one, else the nearest NPC on the goal's map."""
+    if x is not None and y is not None:
+      return (here[0] if map_id is None else map_id, x, y)
+    map_id = here[0] if map_id is None else map_id
+    npcs = self.world.map_by_id(map_id).npcs
+    if not npcs:
+      return None
+    return min(((map_id, n[0], n[1]) for n in npcs),
+               key=lambda s: abs(s[1] - here[1]) + abs(s[2] - here[2]) if map_id == here[0] else 0)
+
+  def _talk_to(self, memory, here, badges, targets, press=True):
+    """Walks next to one of `targets` (a cell or a list of cells), faces it and presses A."""
+    targets = [targets] if isinstance(targets[0], int) else targets
+    stands = {}
+    for target in targets:
+      for stand in self.nav.adjacent_stands(*target, badges):
+        stands.setdefault(stand, target)
+    if here in stands:
+      target = stands[here]
+      face = expert_nav.direction_to(here[1], here[2], target[1], target[2])
+      if memory[ram_map.PLAYER_FACING] != expert_nav.FACING[face]:
+        return face
+      return emulator.A if press else emulator.NOOP
+    return self._go(here, badges, ('talk', tuple(targets)), stands.__contains__)
+
+  def _wander_grass(self, memory, here, badges, map_id):
+    """Walks to tall grass on `map_id` (or the nearest grass) and paces in it to meet wild mons."""
+    on_map = (lambda s: s[0] == map_id) if map_id is not None else (lambda s: True)
+    if on_map(here) and (here[1], here[2]) in self.nav.grass_cells(here[0]):
+      grass = self.nav.grass_cells(here[0])
+      options = [a for a, dx, dy in expert_nav.MOVES
+                 if (here[1] + dx, here[2] + dy) in grass
+                 and (here[0], here[1] + dx, here[2] + dy) not in self._avoid]
+      if options:
+        back = _OPPOSITE.get(self._last[1]) if self._last else None
+        # Pace back and forth between two cells: each finished step may start an encounter.
+        return back if back in options else options[0]
+    return self._go(here, badges, ('grass', map_id),
+                    lambda s: on_map(s) and (s[1], s[2]) in self.nav.grass_cells(s[0]), grass_cost=1)
+
+  def _catch_map(self, memory, here, badges):
+    """The nearest reachable map whose encounter table has a species not owned yet (else any grass)."""
+    wanted = {m for m, table in self._encounters.items()
+              if any(not owned(memory, s) for s in table)}
+    found = self.nav.path(here, lambda s: s[0] in wanted and (s[1], s[2]) in
+                          self.nav.grass_cells(s[0]), badges, 1, frozenset(self._avoid))
+    if found is None or not found[1]:
+      return here[0] if here[0] in wanted else None
+    return found[1][-1][0]
+
+  def _unvisited_target(self, memory, map_id, here=None):
+    """The nearest reachable cell not visited yet (on `map_id` when given), or None."""
+    here = position(memory) if here is None else here
+    badges = memory[ram_map.OBTAINED_BADGES]
+    found = self.nav.path(
+        here, lambda s: s not in self.visited and (map_id is None or s[0] == map_id)
+        and not self.nav.is_warp(*s), badges, 1, frozenset(self._avoid))
+    if found is None or not found[1]:
+      return None
+    return found[1][-1]
+
+  # Battles.
+
+  def _battle_act(self, memory, goal):
+    if memory[ram_map.IS_IN_BATTLE] == ram_map.BATTLE_LOST:
+      return emulator.A
+    phase = memory[BATTLE_PHASE]
+    if phase == PHASE_MESSAGE:
+      return emulator.A
+    if phase != PHASE_MENU:
+      return emulator.NOOP
+    species = memory[ENEMY_SPECIES]
+    enemy_hp = ram_map.read_u16(memory, ram_map.ENEMY_MON_HP)
+    if self._fight_hp is not None and self._fight_hp[0] == species and enemy_hp < self._fight_hp[1]:
+      self._damage[species] = self._fight_hp[1] - enemy_hp
+    self._fight_hp = None
+    choice = self.battle_choice(memory, goal)
+    cursor = memory[BATTLE_CURSOR]
+    if cursor < choice:
+      return emulator.DOWN
+    if cursor > choice:
+      return emulator.UP
+    if choice == FIGHT:
+      self._fight_hp = (species, enemy_hp)
+    return emulator.A
+
+  def battle_choice(self, memory, goal):
+    """FIGHT, BALL or RUN for the battle menu now showing."""
+    if memory[ram_map.IS_IN_BATTLE] != ram_map.BATTLE_WILD:
+      return FIGHT
+    species = memory[ENEMY_SPECIES]
+    hp = ram_map.read_u16(memory, ram_map.ENEMY_MON_HP)
+    max_hp = max(1, ram_map.read_u16(memory, ram_map.ENEMY_MON_MAX_HP))
+    own_hp = ram_map.read_u16(memory, ram_map.BATTLE_MON_HP)
+    own_max = max(1, ram_map.read_u16(memory, ram_map.BATTLE_MON_MAX_HP))
+    if not owned(memory, species) and memory[BALL_COUNT] > 0:
+      # Weaken first (a ball's chance rises as HP falls) unless our next hit might faint it.
+      damage = self._damage.get(species, 0)
+      if hp * 2 <= max_hp or damage >= hp or own_hp * 4 < own_max:
+        return BALL
+      return FIGHT
+    if goal['kind'] == 'heal' or own_hp * 3 < own_max:
+      return RUN
+    return FIGHT
