@@ -195,3 +195,80 @@ def test_entry_point_prints_one_sentence_for_a_missing_rom(tmp_path):
   assert proc.stderr.strip().splitlines()[-1] == (
       f"error: ROM file '{tmp_path}/missing.gb' does not exist; expected a Game Boy ROM (.gb) file.")
   assert 'Traceback' not in proc.stderr
+
+
+@pytest.fixture(scope='module')
+def tinymon_cache(tmp_path_factory):
+  """A fresh start-state cache for the module: the tinymon start is generated once, here."""
+  with pytest.MonkeyPatch.context() as mp:
+    mp.setenv('DREAMER_JAX_CACHE', str(tmp_path_factory.mktemp('cache')))
+    yield
+
+
+def test_tinymon_starts_in_leaf_town(tinymon_cache):
+  env = gb_env.GameBoyEnv()
+  obs, info = env.reset()
+  st = info['state']
+  assert (st['map_name'], st['party_count'], st['party_levels'], st['money']) == (
+      'LEAF TOWN', 1, [6], 3000)
+  assert (st['in_battle'], st['dialog_open'], st['badges']) == (0, False, 0)
+  assert len(np.unique(obs['frame'])) > 1  # A drawn overworld, not a blank screen.
+  env.close()
+
+
+def test_tinymon_moves_one_cell_per_press(tinymon_cache):
+  env = gb_env.GameBoyEnv()
+  moved = 0
+  for action, (dx, dy) in zip(range(4), [(0, 1), (-1, 0), (1, 0), (0, -1)]):
+    _, info = env.reset()
+    x, y = info['state']['x'], info['state']['y']
+    _, reward, _, _, info = env.step(action)
+    nx, ny = info['state']['x'], info['state']['y']
+    assert (nx, ny) in ((x, y), (x + dx, y + dy))
+    if (nx, ny) != (x, y):
+      moved += 1
+      assert info['reward_terms']['no_progress'] == 0.0 and reward == 0.0  # A new tile.
+  assert moved >= 1
+  env.close()
+
+
+def test_tinymon_is_deterministic(tinymon_cache):
+  actions = [0, 3, 2, 2, 1, 6, 7, 4, 5, 3, 3, 0, 7, 2] * 3
+
+  def run(env):
+    env.reset()
+    out = [env.step(a) for a in actions]
+    return np.stack([o[0]['frame'] for o in out]), [o[1] for o in out]
+
+  env = gb_env.GameBoyEnv()
+  frames, rewards_a = run(env)
+  frames2, rewards_b = run(env)
+  other = gym.make('dreamer_jax/Tinymon-v0')
+  frames3, rewards_c = run(other.unwrapped)
+  np.testing.assert_array_equal(frames, frames2)
+  np.testing.assert_array_equal(frames, frames3)
+  assert rewards_a == rewards_b == rewards_c
+  assert len({f.tobytes() for f in frames}) > 1
+  env.close()
+  other.close()
+
+
+def test_tinymon_rewards_from_bytes_written_into_pyboy(tinymon_cache):
+  env = gb_env.GameBoyEnv()
+  env.reset()
+  mem = env.emulator.memory
+  mem[rm.OBTAINED_BADGES] = 0b1
+  owned = [n for n in range(1, 152) if rm.dex_flag(mem, rm.POKEDEX_OWNED, n)]
+  new = min(set(range(1, 152)) - set(owned))
+  gt.set_dex(mem, rm.POKEDEX_OWNED, owned + [new])
+  exp = rm.read_u24(mem, rm.party_mon_address(0, rm.MON_EXP))
+  gt.put_u24(mem, rm.party_mon_address(0, rm.MON_EXP), exp + 40)
+  hp = rm.read_u16(mem, rm.party_mon_address(0, rm.MON_HP))
+  gt.put_u16(mem, rm.party_mon_address(0, rm.MON_HP), hp - 3)
+  _, reward, _, _, info = env.step(emulator_lib.NOOP)
+  w = rewards.DEFAULT_WEIGHTS
+  assert info['reward_terms'] == pytest.approx(dict(
+      badge=w['badge'], new_species=w['new_species'], new_map=0.0, battle_won=0.0,
+      xp=40 * w['xp'], hp_lost=-3 * w['hp_lost'], no_progress=0.0))
+  assert info['state']['badges'] == 1 and info['state']['pokedex_owned'] == len(owned) + 1
+  env.close()
