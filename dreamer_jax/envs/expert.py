@@ -159,6 +159,12 @@ class ScriptedExpert:
     return goal('battle', m.name)
 
 
+def _show(bar, memory, expert):
+  goal_kind = expert.current_goal['kind'] if expert.current_goal else None
+  bar.set_postfix(badges=bin(memory[ram_map.OBTAINED_BADGES]).count('1'),
+                  species=species_owned(memory), goal=goal_kind)
+
+
 def run_expert(rom_path=rom_lib.TINYMON_ROM, max_steps=20000, seed=0, progress=True):
   """Plays tinymon from power-on with the scripted expert until it has won or `max_steps` ran out.
 
@@ -188,9 +194,9 @@ def run_expert(rom_path=rom_lib.TINYMON_ROM, max_steps=20000, seed=0, progress=T
       steps += 1
       if steps % 250 == 0:
         bar.update(250)
-        bar.set_postfix(badges=bin(memory[ram_map.OBTAINED_BADGES]).count('1'),
-                        species=species_owned(memory), goal=expert.current_goal['kind'])
+        _show(bar, memory, expert)
     bar.update(steps % 250)
+    _show(bar, memory, expert)
     return dict(badges=bin(memory[ram_map.OBTAINED_BADGES]).count('1'),
                 species_owned=species_owned(memory), steps=steps, frames=emulator.frame_count,
                 seconds=round(time.perf_counter() - start, 3), map_id=memory[ram_map.CUR_MAP],

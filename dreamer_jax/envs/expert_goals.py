@@ -94,6 +94,8 @@ class GoalController:
     key = (goal['kind'], goal.get('map'), goal.get('x'), goal.get('y'))
     if key != self._goal_key:
       self._goal_key = key
+      if memory[GAME_MODE] != MODE_TITLE:
+        self.visited.add(position(memory))
       self._start = dict(species=species_owned(memory), maps=self._visited_maps(),
                          cells=len(self.visited))
       self._plan, self._plan_key, self._avoid, self._talked = {}, None, set(), False
@@ -108,6 +110,10 @@ class GoalController:
     x, y = goal.get('x'), goal.get('y')
     here = position(memory)
     if kind == 'navigate':
+      if map_id is not None and x is not None and y is not None and not self.nav.enterable(
+          map_id, x, y, memory[ram_map.OBTAINED_BADGES]):
+        # A cell nobody can stand on (an NPC, a wall): arriving next to it is the best there is.
+        return here in self.nav.adjacent_stands(map_id, x, y, memory[ram_map.OBTAINED_BADGES])
       return (map_id is None or here[0] == map_id) and (x is None or here[1] == x) and (
           y is None or here[2] == y)
     if kind == 'talk':
@@ -122,7 +128,8 @@ class GoalController:
       return bool(mons) and all(hp == max_hp for _, hp, max_hp, _ in mons) and (
           memory[BALL_COUNT] >= 10) and not memory[ram_map.IS_IN_BATTLE]
     if kind == 'catch':
-      return species_owned(memory) > self._start['species']
+      return species_owned(memory) > self._start['species'] and (
+          memory[GAME_MODE] == MODE_OVERWORLD and not memory[ram_map.IS_IN_BATTLE])
     if kind == 'explore':
       if map_id is None:
         return bool(self._visited_maps() - self._start['maps'])
@@ -287,7 +294,7 @@ class GoalController:
     here = position(memory) if here is None else here
     badges = memory[ram_map.OBTAINED_BADGES]
     found = self.nav.path(
-        here, lambda s: s not in self.visited and (map_id is None or s[0] == map_id)
+        here, lambda s: s != here and s not in self.visited and (map_id is None or s[0] == map_id)
         and not self.nav.is_warp(*s), badges, 1, frozenset(self._avoid))
     if found is None or not found[1]:
       return None

@@ -1,0 +1,186 @@
+"""The scripted expert: path-finding on world data, goals played in PyBoy, the full run, bad ROMs."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dreamer_jax.envs import emulator as emulator_lib
+from dreamer_jax.envs import expert
+from dreamer_jax.envs import expert_goals
+from dreamer_jax.envs import expert_nav
+from dreamer_jax.envs import ram_map as rm
+from dreamer_jax.envs import rom as rom_lib
+from dreamer_jax.envs import tinymon_world
+from tests import gb_testing
+
+ROM = rom_lib.TINYMON_ROM
+
+
+@pytest.fixture(scope='module')
+def world():
+  return tinymon_world.load_world()
+
+
+def _map(world, name):
+  return next(m for m in world.maps if m.name == name)
+
+
+# Path-finding on world data.
+
+
+def test_shortest_path_prefers_cheaper_cells_and_reports_unreachable():
+  # A 3x3 open grid: from (0, 0) to (2, 0), straight through (1, 0) unless that cell costs 10.
+  def neighbours(cost_of_middle):
+    def fn(state):
+      x, y = state
+      for action, dx, dy in expert_nav.MOVES:
+        nx, ny = x + dx, y + dy
+        if 0 <= nx < 3 and 0 <= ny < 3:
+          yield action, (nx, ny), cost_of_middle if (nx, ny) == (1, 0) else 1
+    return fn
+  actions, states = expert_nav.shortest_path((0, 0), neighbours(1), lambda s: s == (2, 0))
+  assert actions == [emulator_lib.RIGHT, emulator_lib.RIGHT] and states == [(1, 0), (2, 0)]
+  actions, states = expert_nav.shortest_path((0, 0), neighbours(10), lambda s: s == (2, 0))
+  assert len(actions) == 4 and (1, 0) not in states and states[-1] == (2, 0)
+  assert expert_nav.shortest_path((0, 0), neighbours(1), lambda s: s == (5, 5)) is None
+  assert expert_nav.shortest_path((0, 0), neighbours(1), lambda s: s == (0, 0)) == ([], [])
+
+
+def test_paths_respect_walls_npcs_and_badge_gates(world):
+  nav = expert_nav.NavGraph(world)
+  route1 = _map(world, 'ROUTE 1')
+  start = (world.start['map'], world.start['x'], world.start['y'])
+  moss = _map(world, 'MOSS CITY').id
+  (gx, gy, need), = route1.gates
+  assert nav.path(start, lambda s: s[0] == moss, badges=0) is None
+  actions, states = nav.path(start, lambda s: s[0] == moss, badges=need)
+  assert (route1.id, gx, gy) in states
+  npc_cells = {(m.id, n[0], n[1]) for m in world.maps for n in m.npcs if n[2] != 'guard'}
+  prev = start
+  for action, state in zip(actions, states):
+    m = world.map_by_id(state[0])
+    assert m.walkable(state[1], state[2]) and state not in npc_cells
+    if state[0] == prev[0]:  # A move within a map is one cell in the pressed direction.
+      assert expert_nav.direction_to(prev[1], prev[2], state[1], state[2]) == action
+    prev = state
+
+
+def _boot(steps=40):
+  """An emulator past the title screen (the controller presses START there)."""
+  emulator = emulator_lib.Emulator(ROM)
+  controller = expert_goals.GoalController(tinymon_world.load_world())
+  spec = expert.goal('navigate')
+  for _ in range(steps):
+    if emulator.memory[expert_goals.GAME_MODE] == expert_goals.MODE_OVERWORLD:
+      break
+    emulator.step(controller.act(emulator.memory, spec), render=False)
+  assert emulator.memory[expert_goals.GAME_MODE] == expert_goals.MODE_OVERWORLD
+  return emulator, controller
+
+
+def _play(emulator, controller, spec, max_steps, watch=None):
+  """Steps `spec` until done; returns the steps taken (and calls `watch(memory)` every step)."""
+  for step in range(max_steps):
+    if controller.done(emulator.memory, spec):
+      return step
+    emulator.step(controller.act(emulator.memory, spec), render=False)
+    if watch is not None:
+      watch(emulator.memory)
+  raise AssertionError(f'goal {spec} not done in {max_steps} steps; at {expert_goals.position(emulator.memory)}')
+
+
+def test_navigate_reaches_a_cell_on_another_map_through_a_warp(world):
+  emulator, controller = _boot()
+  try:
+    center = world.map_by_id(world.healing_spots[0][0])
+    x, y = world.healing_spots[0][1], world.healing_spots[0][2] + 2
+    spec = expert.goal('navigate', center.name, x, y)
+    _play(emulator, controller, spec, max_steps=100)
+    assert expert_goals.position(emulator.memory) == (center.id, x, y)
+  finally:
+    emulator.close()
+
+
+def test_talk_opens_and_closes_a_text_box(world):
+  leaf = _map(world, 'LEAF TOWN')
+  sign = next(n for n in leaf.npcs if n[2] == 'sign')
+  emulator, controller = _boot()
+  seen = []
+  try:
+    spec = expert.goal('talk', leaf.name, sign[0], sign[1])
+    _play(emulator, controller, spec, max_steps=60,
+          watch=lambda m: seen.append(m[rm.FONT_LOADED] & 1))
+    assert any(seen) and not emulator.memory[rm.FONT_LOADED] & 1
+  finally:
+    emulator.close()
+
+
+def test_heal_walks_to_a_nurse_and_restores_the_party(world):
+  emulator, controller = _boot()
+  try:
+    hp = rm.party_mon_address(0, rm.MON_HP)
+    gb_testing.put_u16(emulator.memory, hp, 1)  # Set-up only: the expert itself never writes RAM.
+    spec = expert.goal('heal')
+    assert not controller.done(emulator.memory, spec)
+    _play(emulator, controller, spec, max_steps=120)
+    assert rm.read_u16(emulator.memory, hp) == rm.read_u16(
+        emulator.memory, rm.party_mon_address(0, rm.MON_MAX_HP))
+  finally:
+    emulator.close()
+
+
+def test_catch_goal_catches_a_new_species_on_route_1(world):
+  emulator, controller = _boot()
+  try:
+    before = emulator.memory[rm.PARTY_COUNT], expert_goals.species_owned(emulator.memory)
+    _play(emulator, controller, expert.goal('catch', 'ROUTE 1'), max_steps=600)
+    assert expert_goals.species_owned(emulator.memory) == before[1] + 1
+    assert emulator.memory[rm.PARTY_COUNT] == before[0] + 1
+  finally:
+    emulator.close()
+
+
+# The whole game.
+
+
+def test_expert_wins_from_power_on():
+  result = expert.run_expert(ROM, max_steps=20000, progress=False)
+  assert result['badges'] == 3 and result['species_owned'] >= 10 and result['won']
+  assert result['steps'] <= 20000 and result['frames'] == 24 * result['steps']
+
+
+# Bad ROMs end in one sentence.
+
+
+def _run_entry_point(rom_path):
+  return subprocess.run(
+      [sys.executable, '-m', 'experiments.expert', '--rom', str(rom_path), '--json',
+       '--noprogress', '--max_steps', '10'],
+      capture_output=True, text=True, cwd=rom_lib.REPO_ROOT, timeout=120, check=False)
+
+
+@pytest.mark.parametrize('case', ['missing', 'truncated', 'foreign'])
+def test_entry_point_rejects_bad_roms_in_one_sentence(tmp_path, case):
+  path = tmp_path / 'game.gb'
+  if case == 'truncated':
+    with open(ROM, 'rb') as f:
+      path.write_bytes(f.read()[:0x4000])
+  elif case == 'foreign':
+    gb_testing.make_rom(path)
+  proc = _run_entry_point(path)
+  assert proc.returncode == 2, proc.stderr
+  lines = [line for line in proc.stderr.splitlines() if line.startswith('error:')]
+  assert len(lines) == 1 and str(path) in lines[0] and 'Traceback' not in proc.stderr
+  assert {'missing': 'does not exist', 'truncated': 'truncated',
+          'foreign': 'is not tinymon'}[case] in lines[0]
+  assert proc.stdout == ''
+
+
+def test_entry_point_prints_json_result():
+  proc = _run_entry_point(ROM)
+  assert proc.returncode == 0, proc.stderr
+  result = json.loads(proc.stdout)
+  assert result['steps'] == 10 and result['frames'] == 240 and not result['won']
+  assert set(result) >= {'badges', 'species_owned', 'steps', 'frames', 'seconds'}
