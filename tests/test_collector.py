@@ -141,3 +141,28 @@ def test_sigkilled_learner_loses_no_reported_chunk(tmp_path):
   reopened = replay_lib.Replay(tmp_path, chunk_size=4)
   for index, chunk_digest in reported.items():
     assert digest(reopened.chunk(index)) == chunk_digest
+
+
+def test_frames_match_a_direct_env(tmp_path):
+  from dreamer_jax.envs import gb_env  # pylint: disable=g-import-not-at-top
+  replay = replay_lib.Replay(tmp_path, chunk_size=8)
+  actions = np.random.default_rng(0).integers(0, 8, size=(12, 2))
+  policy_calls = iter(actions)
+  with collector_lib.Collector(gb_env.GameBoyEnv, 2, replay) as collector:
+    collector.collect(lambda obs: next(policy_calls), 24)
+  streams = list(replay.episodes(include_partial=True))
+  assert len(streams) == 2
+  env = gb_env.GameBoyEnv()
+  for worker, stored in enumerate(streams):
+    obs, _ = env.reset()
+    frames, rams = [obs['frame']], [obs['ram']]
+    for action in actions[:-1, worker]:
+      obs, *_ = env.step(action)
+      frames.append(obs['frame'])
+      rams.append(obs['ram'])
+    np.testing.assert_array_equal(stored['action'], actions[:, worker])
+    np.testing.assert_array_equal(stored['frame'], frames)
+    np.testing.assert_array_equal(stored['ram'], rams)
+  # Different actions, so the streams really differ by the end (they start from one state).
+  assert not np.array_equal(streams[0]['frame'], streams[1]['frame'])
+  env.close()

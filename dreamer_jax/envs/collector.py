@@ -117,7 +117,6 @@ class Collector:
     self.written_chunks = []
     self._env_fn = env_fn
     self._save_every = save_every
-    self._seed = seed
     self._streams = [stream_offset + i for i in range(num_workers)]
     self._ctx = multiprocessing.get_context('forkserver')
     self._shm = shared_memory.SharedMemory(create=True, size=num_workers * _SLOT_BYTES)

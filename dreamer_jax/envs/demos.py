@@ -1,0 +1,234 @@
+"""Demonstrations in the replay format: the scripted expert, a person at a PyBoy window, or random.
+
+Every demonstration step is a `GameBoyEnv` step, so the frames, RAM features, rewards and episode
+flags mean exactly what they mean in the agent's replay, and `replay.Replay(out).episodes()` reads
+them back for behaviour cloning.
+
+A human plays in a PyBoy SDL2 window at real-time speed: the keyboard drives the game directly
+(arrows, A = a, B = s, START = Enter, PyBoy's keys), while the environment advances in its usual
+24-frame steps with no button of its own. The action recorded for a step is the button held for the
+most frames during it (read through the joypad register each frame), no-op if none: the player's
+buttons sampled at the env's step rate. Closing the window ends the recording; what was played is
+kept.
+"""
+
+import io
+import warnings
+
+import numpy as np
+import tqdm
+
+from dreamer_jax.envs import emulator as emulator_lib
+from dreamer_jax.envs import gb_env
+from dreamer_jax.envs import replay as replay_lib
+from dreamer_jax.errors import UserError
+
+POLICIES = ('expert', 'human', 'random')
+_JOYPAD = 0xFF00          # P1: write 0x20 to read the directions, 0x10 for the buttons (0 = held).
+_SELECT_DIRECTIONS, _SELECT_BUTTONS = 0x20, 0x10
+
+
+def held_buttons(memory):
+  """Which of the 7 action buttons (down, left, right, up, A, B, START) are held: bool [7].
+
+  Reads the joypad register the way a game does, then restores it, so the game sees no difference.
+  """
+  saved = memory[_JOYPAD]
+  memory[_JOYPAD] = _SELECT_DIRECTIONS
+  directions = ~memory[_JOYPAD] & 0xF   # Bits: right, left, up, down.
+  memory[_JOYPAD] = _SELECT_BUTTONS
+  buttons = ~memory[_JOYPAD] & 0xF      # Bits: A, B, SELECT, START.
+  memory[_JOYPAD] = saved
+  return np.array([directions >> 3 & 1, directions >> 1 & 1, directions & 1, directions >> 2 & 1,
+                   buttons & 1, buttons >> 1 & 1, buttons >> 3 & 1], bool)
+
+
+class HumanPyBoy:
+  """Stands in for the environment's headless PyBoy with one a person plays.
+
+  Each `tick(count)` runs frame by frame (PyBoy paces real time per call, and the window should
+  show every frame) and counts, per button, the frames it was held.
+  """
+
+  def __init__(self, pyboy):
+    self._pyboy = pyboy
+    self.held_frames = np.zeros(len(emulator_lib.ACTIONS) - 1, np.int64)
+    self.quit = False
+
+  def tick(self, count=1, render=True, sound=True):
+    del render  # The window shows every frame.
+    for _ in range(count):
+      if self.quit or not self._pyboy.tick(1, True, sound):
+        self.quit = True
+        return False
+      self.held_frames += held_buttons(self._pyboy.memory)
+    return True
+
+  def take_action(self):
+    """The step's action: the button held longest (first on a tie), else no-op; resets the count."""
+    held, self.held_frames = self.held_frames, np.zeros_like(self.held_frames)
+    return int(np.argmax(held)) if held.any() else emulator_lib.NOOP
+
+  def __getattr__(self, name):
+    return getattr(self._pyboy, name)
+
+
+def open_window(rom):
+  """A PyBoy SDL2 window on `rom` (a `rom.RomInfo`) at real-time speed with keyboard input."""
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore')
+    from pyboy import PyBoy  # pylint: disable=g-import-not-at-top
+    try:
+      pyboy = PyBoy(io.BytesIO(rom.data), window='SDL2', sound_emulated=False, log_level='ERROR',
+                    cgb=False)
+    except Exception as e:  # SDL2 raises assorted errors without a display.
+      raise UserError(f'could not open a PyBoy window ({type(e).__name__}: {e}); --policy human '
+                      'needs a desktop session (a display).') from None
+  pyboy.set_emulation_speed(1)
+  return pyboy
+
+
+def attach_human(env, pyboy):
+  """Makes `env` step the game in `pyboy` (a person's window) instead of its headless emulator."""
+  emulator = env.emulator
+  emulator.pyboy.stop(save=False)
+  pyboy.set_color_palette(emulator_lib.PALETTE)  # The env reads shades from the palette's red byte.
+  emulator.pyboy = HumanPyBoy(pyboy)
+  emulator.memory = pyboy.memory
+  return emulator.pyboy
+
+
+class _Player:
+  """Who plays: `play(obs)` chooses and takes one step's action and returns (action, the 5 results
+  of env.step); `episode_over()` may end an episode early; `quit` ends the recording."""
+
+  quit = False
+
+  def begin_episode(self):
+    pass
+
+  def episode_over(self):
+    return False
+
+
+class _RandomPlayer(_Player):
+  """Uniform random actions."""
+
+  def __init__(self, env, seed):
+    self._env, self._rng = env, np.random.default_rng(seed)
+
+  def play(self, obs):
+    del obs
+    action = int(self._rng.integers(self._env.action_space.n))
+    return action, self._env.step(action)
+
+
+class _ExpertPlayer(_Player):
+  """tinymon's scripted expert, fresh each episode; an episode ends when the expert has won."""
+
+  def __init__(self, env):
+    if env.game.name != 'tinymon':
+      raise UserError(f'--policy expert plays tinymon only, but the ROM is {env.game.name}; use '
+                      '--policy human to record this game.')
+    try:
+      from dreamer_jax.envs import expert  # pylint: disable=g-import-not-at-top
+      from dreamer_jax.envs import tinymon_world  # pylint: disable=g-import-not-at-top
+    except ImportError as e:
+      raise UserError(f'the scripted expert is not available in this checkout ({e}); use --policy '
+                      'random or human.') from None
+    self._env, self._make = env, lambda: expert.ScriptedExpert(tinymon_world.load_world())
+    self._expert = None
+
+  def begin_episode(self):
+    self._expert = self._make()
+
+  def play(self, obs):
+    del obs
+    action = self._expert.act(self._env.emulator.memory)
+    return action, self._env.step(action)
+
+  def episode_over(self):
+    return self._expert.won(self._env.emulator.memory)
+
+
+class _HumanPlayer(_Player):
+  """A person at a PyBoy window; closing it ends the episode and the recording."""
+
+  def __init__(self, env):
+    self._env, self._human = env, attach_human(env, open_window(env.rom))
+
+  @property
+  def quit(self):
+    return self._human.quit
+
+  def play(self, obs):
+    del obs
+    result = self._env.step(emulator_lib.NOOP)
+    return self._human.take_action(), result
+
+  def episode_over(self):
+    return self._human.quit
+
+
+def _step_record(obs, reward, terms, is_first, terminated, truncated):
+  return dict(frame=obs['frame'], ram=obs['ram'], reward=reward, reward_terms=terms,
+              is_first=is_first, is_terminal=terminated, is_last=terminated or truncated)
+
+
+def record(policy, episodes, out, env_config=None, reward_config=None, max_steps=None, seed=0,
+           chunk_size=256, progress=True):
+  """Plays `episodes` episodes with `policy` and appends them to the replay in `out`.
+
+  Args:
+    policy: 'expert', 'human' or 'random'.
+    episodes: how many episodes.
+    out: the replay directory (created, or appended to).
+    env_config, reward_config: `config.env` and `config.reward` (None: GameBoyEnv's defaults).
+    max_steps: steps per episode (truncation); None keeps the env's max_episode_steps.
+    seed: the random policy's seed.
+    chunk_size: steps per replay chunk.
+    progress: show a tqdm bar over steps.
+
+  Returns:
+    dict: episodes (finished), steps (written), directory.
+  """
+  if policy not in POLICIES:
+    raise UserError(f'--policy {policy!r} is not one of {", ".join(POLICIES)}.')
+  if episodes < 1 or (max_steps is not None and max_steps < 1):
+    raise UserError(f'--episodes ({episodes}) and --max_steps ({max_steps}) must be positive.')
+  overrides = {} if max_steps is None else {'max_episode_steps': max_steps}
+  if env_config is None:
+    env = gb_env.GameBoyEnv(**overrides)
+  else:
+    env = gb_env.GameBoyEnv.from_config(env_config, reward_config, **overrides)
+  replay = replay_lib.Replay(out, chunk_size=chunk_size)
+  if policy == 'human':
+    player = _HumanPlayer(env)
+  elif policy == 'expert':
+    player = _ExpertPlayer(env)
+  else:
+    player = _RandomPlayer(env, seed)
+  steps_before, finished = len(replay), 0
+  bar = tqdm.tqdm(total=episodes * env.max_episode_steps, unit='step', disable=not progress,
+                  desc=f'{policy} demos')
+  try:
+    for _ in range(episodes):
+      player.begin_episode()
+      obs, info = env.reset()
+      step = _step_record(obs, 0.0, info['reward_terms'], True, False, False)
+      while not step['is_last']:
+        action, (obs, reward, terminated, truncated, info) = player.play(obs)
+        replay.add(dict(step, action=action))
+        bar.update()
+        step = _step_record(obs, reward, info['reward_terms'], False, terminated,
+                            truncated or player.episode_over())
+      replay.add(dict(step, action=emulator_lib.NOOP))  # Nothing follows an episode's last step.
+      replay.flush()  # Every finished episode is on disk.
+      finished += 1
+      if player.quit:
+        break
+  finally:
+    bar.close()
+    replay.flush()
+    env.close()
+  return dict(episodes=finished, steps=len(replay) - steps_before, directory=replay.directory)

@@ -1,0 +1,83 @@
+"""Demonstrations: the collect_demos entry point, and how a human's buttons become actions."""
+
+import io
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+
+from dreamer_jax.envs import demos
+from dreamer_jax.envs import emulator as emulator_lib
+from dreamer_jax.envs import gb_env
+from dreamer_jax.envs import replay as replay_lib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_collect_demos_random_writes_a_readable_replay(tmp_path):
+  out = tmp_path / 'demos'
+  result = subprocess.run(
+      [sys.executable, '-m', 'experiments.collect_demos', '--policy', 'random', '--episodes', '2',
+       '--max_steps', '5', '--out', str(out)],
+      cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 0, result.stderr
+  assert 'recorded 2 episodes, 12 steps' in result.stdout
+  episodes = list(replay_lib.Replay(out).episodes())
+  assert len(episodes) == 2
+  for episode in episodes:
+    assert episode['frame'].shape == (6, 144, 160) and episode['frame'].max() <= 3
+    assert episode['ram'].shape == (6, gb_env.RAM_FEATURES)
+    assert episode['is_first'][0] and episode['is_last'][-1] and not episode['is_last'][:-1].any()
+    assert ((0 <= episode['action']) & (episode['action'] < 8)).all()
+
+
+def test_bad_arguments_end_in_one_sentence(tmp_path):
+  result = subprocess.run(
+      [sys.executable, '-m', 'experiments.collect_demos', '--policy', 'random', '--episodes', '0',
+       '--out', str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  assert result.stderr.strip() == 'error: --episodes (0) and --max_steps (None) must be positive.'
+
+
+def _headless_pyboy(env):
+  with warnings.catch_warnings():
+    warnings.simplefilter('ignore')
+    from pyboy import PyBoy  # pylint: disable=g-import-not-at-top
+    return PyBoy(io.BytesIO(env.rom.data), window='null', sound_emulated=False, log_level='ERROR',
+                 cgb=False)
+
+
+def test_held_buttons_reads_the_joypad_without_disturbing_it():
+  emulator = emulator_lib.Emulator()
+  pyboy = emulator.pyboy
+  pyboy.tick(60, False)
+  assert not demos.held_buttons(emulator.memory).any()
+  for name in ('up', 'b'):
+    pyboy.button_press(name)
+  pyboy.tick(1, False)
+  before = emulator.memory[0xFF00]
+  held = demos.held_buttons(emulator.memory)
+  assert emulator.memory[0xFF00] == before
+  np.testing.assert_array_equal(
+      np.flatnonzero(held), [emulator_lib.ACTIONS.index('up'), emulator_lib.ACTIONS.index('b')])
+  emulator.close()
+
+
+def test_a_person_s_held_button_is_recorded_as_the_step_action():
+  env = gb_env.GameBoyEnv()
+  human = demos.attach_human(env, _headless_pyboy(env))
+  facing_left = gb_env.RAM_FEATURE_NAMES.index('facing_left')
+  env.reset()
+  human.take_action()
+  obs, *_ = env.step(emulator_lib.NOOP)
+  assert human.take_action() == emulator_lib.NOOP and obs['ram'][facing_left] == 0
+  # The person holds LEFT for the whole step and taps A for one frame: LEFT was held longest, and
+  # the game itself saw LEFT (the player turned).
+  human.button_press('left')
+  human.button('a', 1)
+  obs, *_ = env.step(emulator_lib.NOOP)
+  assert human.take_action() == emulator_lib.LEFT
+  assert obs['ram'][facing_left] == 1
+  env.close()
