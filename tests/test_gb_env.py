@@ -216,6 +216,23 @@ def test_tinymon_starts_in_leaf_town(tinymon_cache):
   env.close()
 
 
+def test_frame_shades_follow_the_palette_after_steps_and_loads(tinymon_cache):
+  env = gb_env.GameBoyEnv()
+  env.reset()
+  saved = env.save_state()
+  for action in (emulator_lib.UP, emulator_lib.RIGHT, emulator_lib.START):
+    env.step(action)
+  env.load_state(saved)
+  for _ in range(2):
+    obs = env.step(emulator_lib.NOOP)[0]
+    red = env.emulator.rgba()[:, :, 0]
+    expected = np.full(red.shape, 255, np.uint8)
+    for shade, color in enumerate(emulator_lib.PALETTE):
+      expected[red == color >> 16] = shade
+    np.testing.assert_array_equal(obs['frame'], expected)
+  env.close()
+
+
 def test_tinymon_moves_one_cell_per_press(tinymon_cache):
   env = gb_env.GameBoyEnv()
   moved = 0

@@ -48,6 +48,9 @@ class Emulator:
     self.pyboy.set_emulation_speed(0)
     self.pyboy.set_color_palette(PALETTE)
     self.memory = self.pyboy.memory
+    # PyBoy renders into one buffer for its whole life (loading a state refills it in place); viewed
+    # as little-endian uint32 per pixel, each value's low byte is the red channel.
+    self._screen = self.pyboy.screen.ndarray.view(np.uint32).reshape(SCREEN_H, SCREEN_W)
     self.frame_count = 0
     if state is not None:
       self.load_state(state)
@@ -72,9 +75,7 @@ class Emulator:
 
   def frame(self):
     """The last rendered frame as (144, 160) uint8 DMG shades 0..3, 0 the lightest."""
-    # Viewed as little-endian uint32 per pixel, the low byte is the red channel.
-    rgba = self.pyboy.screen.ndarray.view(np.uint32).reshape(SCREEN_H, SCREEN_W)
-    return (rgba & 3).astype(np.uint8)
+    return (self._screen & 3).astype(np.uint8)
 
   def rgba(self):
     """The last rendered frame as a (144, 160, 4) uint8 copy."""

@@ -39,8 +39,10 @@ RAM_FEATURE_NAMES = (
        'facing_right', 'dex_owned', 'dex_seen', 'walking', 'joy_ignored')
 )
 RAM_FEATURES = len(RAM_FEATURE_NAMES)
-_FACINGS = (0x00, 0x04, 0x08, 0x0C)  # down, up, left, right
-_DEX_SIZE = 151.0
+_FACING_INDEX = {code: RAM_FEATURE_NAMES.index(f'facing_{name}')
+                 for code, name in ((0x00, 'down'), (0x04, 'up'), (0x08, 'left'), (0x0C, 'right'))}
+# Badge byte -> its 8 bits as floats, bit 0 first.
+_BADGE_BITS = tuple(tuple(float(b >> i & 1) for i in range(8)) for b in range(256))
 
 
 def _frac(num, den):
@@ -49,25 +51,31 @@ def _frac(num, den):
 
 def ram_features(snap):
   """The normalised feature vector of a `state.Snapshot`: float32 (RAM_FEATURES,) in [0, 1]."""
+  # Plain Python floats into one np.array call: this runs on every agent step.
   party = snap.party
-  levels = [m.level / 100.0 for m in party] + [0.0] * (6 - len(party))
-  hp_fracs = [_frac(m.hp, m.max_hp) for m in party] + [0.0] * (6 - len(party))
-  battle = snap.in_battle in (rm.BATTLE_WILD, rm.BATTLE_TRAINER)
+  pad = [0.0] * (6 - len(party))
+  in_battle = snap.in_battle
+  battle = in_battle in (rm.BATTLE_WILD, rm.BATTLE_TRAINER)
   values = [
       snap.map_id / 255.0, snap.x / 255.0, snap.y / 255.0,
-      float(snap.in_battle == rm.BATTLE_WILD), float(snap.in_battle == rm.BATTLE_TRAINER),
+      float(in_battle == rm.BATTLE_WILD), float(in_battle == rm.BATTLE_TRAINER),
       float(state_lib.dialog_open(snap)),
-      *((snap.badge_bits >> i) & 1 for i in range(8)),
+      *_BADGE_BITS[snap.badge_bits],
       _frac(sum(m.hp for m in party), sum(m.max_hp for m in party)), len(party) / 6.0,
-      *levels, *hp_fracs,
+      *[min(m.level / 100.0, 1.0) for m in party], *pad,
+      *[_frac(m.hp, m.max_hp) for m in party], *pad,
       _frac(snap.enemy_hp, snap.enemy_max_hp) if battle else 0.0,
-      snap.enemy_level / 100.0 if battle else 0.0,
-      snap.money / 999999.0,
-      *(float(snap.facing == f) for f in _FACINGS),
-      bin(snap.dex_owned).count('1') / _DEX_SIZE, bin(snap.dex_seen).count('1') / _DEX_SIZE,
+      min(snap.enemy_level / 100.0, 1.0) if battle else 0.0,
+      min(snap.money / 999999.0, 1.0),
+      0.0, 0.0, 0.0, 0.0,
+      min(bin(snap.dex_owned).count('1') / 151.0, 1.0),
+      min(bin(snap.dex_seen).count('1') / 151.0, 1.0),
       float(snap.walking), float(snap.joy_ignore != 0),
   ]
-  return np.clip(np.array(values, dtype=np.float32), 0.0, 1.0)
+  facing = _FACING_INDEX.get(snap.facing)
+  if facing is not None:
+    values[facing] = 1.0
+  return np.array(values, dtype=np.float32)
 
 
 def decode_probe_targets(ram):
