@@ -213,19 +213,35 @@ class _Rng:
 
 
 def species_image(seed):
-  """A 32x32 left-right symmetric creature: blobs, outline, a fill pattern and eyes."""
+  """A 32x32 left-right symmetric creature: body, head, ears or horns, arms, feet, a pattern, eyes."""
   rng = _Rng(seed)
   size = 32
   inside = [[False] * size for _ in range(size)]
-  blobs = [(16, 18 + rng.next(4), 7 + rng.next(5), 6 + rng.next(6))]
-  for _ in range(3 + rng.next(3)):
-    blobs.append((9 + rng.next(8), 5 + rng.next(24), 2 + rng.next(5), 2 + rng.next(5)))
-  for cx, cy, rx, ry in blobs:
+
+  def ellipse(cx, cy, rx, ry):
     for y in range(size):
       for x in range(size):
         for mx in (cx, size - 1 - cx):
           if ((x - mx) * ry) ** 2 + ((y - cy) * rx) ** 2 <= (rx * ry) ** 2:
             inside[y][x] = True
+
+  body_ry = 6 + rng.next(4)
+  body_cy = 29 - body_ry - 2
+  ellipse(16, body_cy, 7 + rng.next(5), body_ry)
+  head_r = 5 + rng.next(4)
+  head_cy = max(head_r + 3, body_cy - body_ry - head_r + 4 + rng.next(3))
+  ellipse(16, head_cy, head_r + rng.next(3), head_r)
+  ears = rng.next(3)
+  for i in range(4 + rng.next(3)):  # Ears (round), horns (thin) or none.
+    if ears == 0:
+      break
+    ex = 16 - head_r + rng.next(head_r)
+    ey = head_cy - head_r - i * (1 if ears == 2 else 0)
+    ellipse(ex, max(2, ey), 1 if ears == 2 else 2 + rng.next(2), 2 + rng.next(2))
+  if rng.next(2):  # Arms.
+    ellipse(16 - 8 - rng.next(4), body_cy - rng.next(3), 2 + rng.next(2), 3)
+  for fx in (16 - 3 - rng.next(4),):  # Feet.
+    ellipse(fx, 28, 2 + rng.next(2), 2)
   for y in range(size):
     for x in range(size):
       if x in (0, size - 1) or y in (0, size - 1):
@@ -240,22 +256,26 @@ def species_image(seed):
       edge = any(not inside[y + dy][x + dx] for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)))
       if edge:
         img[y][x] = 3
-      elif pattern == 1 and (y // 3) % 2 == 0:
-        img[y][x] = 3 - base
-      elif pattern == 2 and (x % 6 in (2, 3)) and (y % 6 in (2, 3)):
-        img[y][x] = 3 - base + 1 if base == 1 else 1
-      elif pattern == 3 and y > 20:
+      elif pattern == 1 and y > body_cy and abs(x - 15.5) < 4:  # A belly patch.
         img[y][x] = 0
+      elif pattern == 2 and (x % 5 in (1, 2)) and (y % 5 in (1, 2)) and y > head_cy + 3:
+        img[y][x] = 3 - base
+      elif pattern == 3 and y > head_cy + 3 and (y // 2) % 3 == 0:
+        img[y][x] = 3
       else:
         img[y][x] = base
-  eye_y = 9 + rng.next(8)
-  eye_x = 10 + rng.next(4)
-  for ex in (eye_x, size - 1 - eye_x):
-    for dy in (0, 1):
-      for dx in (0, 1):
-        x = ex + dx - (1 if ex > 16 else 0)
-        img[eye_y + dy][x] = 3
-    img[eye_y][ex - (1 if ex > 16 else 0)] = 0
+  # Eyes: white with a black pupil, and a mouth.
+  eye_dx = 2 + rng.next(max(1, head_r - 3))
+  eye_y = head_cy - 1 - rng.next(2)
+  for ex in (15 - eye_dx, 16 + eye_dx):
+    for dy in range(3):
+      for dx in range(-1, 2):
+        img[eye_y + dy][ex + dx] = 0
+    img[eye_y + 1][ex] = 3
+    img[eye_y + 2][ex] = 3
+  mouth = rng.next(3)
+  for x in range(15 - mouth, 17 + mouth):
+    img[eye_y + 4][x] = 3
   return img
 
 
