@@ -17,7 +17,7 @@ from dreamer_jax.errors import run_main
 
 _ROM = flags.DEFINE_string('rom', rom_lib.TINYMON_ROM, 'The tinymon ROM to play.')
 _MAX_STEPS = flags.DEFINE_integer('max_steps', 20000, 'Agent steps (24 frames each) at most.')
-_SEED = flags.DEFINE_integer('seed', 0, 'Shifts the start, and so the game RNG: a different playthrough.')
+_SEED = flags.DEFINE_integer('seed', 0, 'Shifts the start, so the game RNG: another playthrough.')
 _JSON = flags.DEFINE_bool('json', False, 'Print the result as one JSON object.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar on stderr.')
 

@@ -1,4 +1,4 @@
-"""The scripted expert: path-finding on world data, goals played in PyBoy, the full run, bad ROMs."""
+"""The scripted expert: path-finding on world data, goals in PyBoy, the full run, bad ROMs."""
 
 import json
 import subprocess
@@ -88,7 +88,8 @@ def _play(emulator, controller, spec, max_steps, watch=None):
     emulator.step(controller.act(emulator.memory, spec), render=False)
     if watch is not None:
       watch(emulator.memory)
-  raise AssertionError(f'goal {spec} not done in {max_steps} steps; at {expert_goals.position(emulator.memory)}')
+  where = expert_goals.position(emulator.memory)
+  raise AssertionError(f'goal {spec} not done in {max_steps} steps; at {where}')
 
 
 def test_navigate_reaches_a_cell_on_another_map_through_a_warp(world):

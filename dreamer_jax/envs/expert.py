@@ -1,10 +1,10 @@
 """tinymon's scripted expert: picks goals like a competent player and plays them from power-on.
 
 `ScriptedExpert.act(memory)` chooses a goal_spec from RAM (heal when the lead is hurt, beat trainers
-and level up until the next gym leader is beatable, catch new species along the way, then the leader)
-and hands it to `GoalController` (expert_goals.py), the low layer the planner also drives.
-`run_expert` plays from power-on through PyBoy and reports what was reached. The expert stands in for
-human demonstrations in behaviour cloning and is the reference in evaluations.
+and level up until the next gym leader is beatable, catch new species along the way, then the
+leader) and hands it to `GoalController` (expert_goals.py), the low layer the planner also drives.
+`run_expert` plays from power-on through PyBoy and reports what was reached. The expert stands in
+for human demonstrations in behaviour cloning and is the reference in evaluations.
 """
 
 import os
@@ -40,8 +40,9 @@ def check_tinymon_rom(path):
   expected = rom_lib.read_rom(reference).sha1 if os.path.isfile(reference) else None
   if rom.title != TINYMON_TITLE or (expected is not None and rom.sha1 != expected):
     raise UserError(
-        f'ROM file {rom.path!r} (title {rom.title!r}, SHA-1 {rom.sha1}) is not tinymon; the scripted '
-        f'expert plays only games/tinymon/tinymon.gb (title {TINYMON_TITLE!r}, SHA-1 {expected}).')
+        f'ROM file {rom.path!r} (title {rom.title!r}, SHA-1 {rom.sha1}) is not tinymon; the '
+        f'scripted expert plays only games/tinymon/tinymon.gb (title {TINYMON_TITLE!r}, SHA-1 '
+        f'{expected}).')
   return rom
 
 

@@ -2,9 +2,9 @@
 
 A goal_spec is `{"kind": navigate|battle|explore|heal|catch|talk, "map": name or None, "x": int or
 None, "y": int or None}` (the planner's schema). Whatever the goal, an open text box is advanced, a
-menu is closed and a battle is fought (catching new species when the goal allows it); only in the idle
-overworld does the goal's own logic run. Controls and RAM follow games/tinymon/DESIGN.md. The
-controller only reads RAM.
+menu is closed and a battle is fought (a wild mon of a species not owned yet is weakened and
+caught); only in the idle overworld does the goal's own logic run. Controls and RAM follow
+games/tinymon/DESIGN.md. The controller only reads RAM.
 """
 
 from dreamer_jax.envs import emulator
@@ -79,7 +79,7 @@ class GoalController:
     self._avoid = set()
     self._last = None           # (state, action) of the previous overworld move.
     self._same = 0
-    self._talked = False
+    self._engaged = False       # talk: a text box opened after our A; battle: a battle began.
     self._fight_hp = None       # (enemy species, enemy HP) when FIGHT was chosen.
     self._damage = {}           # enemy species -> HP our last attack took.
 
@@ -96,15 +96,14 @@ class GoalController:
       self._goal_key = key
       if memory[GAME_MODE] != MODE_TITLE:
         self.visited.add(position(memory))
-      self._start = dict(species=species_owned(memory), maps=self._visited_maps(),
-                         cells=len(self.visited))
-      self._plan, self._plan_key, self._avoid, self._talked = {}, None, set(), False
+      self._start = dict(species=species_owned(memory), maps=self._visited_maps())
+      self._plan, self._plan_key, self._avoid, self._engaged = {}, None, set(), False
 
   def _visited_maps(self):
     return {s[0] for s in self.visited}
 
   def done(self, memory, goal):
-    """Whether `goal` is achieved, judged from RAM (and, for talk/explore, what this controller saw)."""
+    """Whether `goal` is achieved, judged from RAM (for talk/explore also from what was seen)."""
     self._begin(memory, goal)
     kind, map_id = goal['kind'], self.map_id(goal)
     x, y = goal.get('x'), goal.get('y')
@@ -117,12 +116,12 @@ class GoalController:
       return (map_id is None or here[0] == map_id) and (x is None or here[1] == x) and (
           y is None or here[2] == y)
     if kind == 'talk':
-      return self._talked and memory[GAME_MODE] == MODE_OVERWORLD
+      return self._engaged and memory[GAME_MODE] == MODE_OVERWORLD
     if kind == 'battle':
       trainer = self._trainer(map_id, x, y)
       if trainer is not None:
         return ram_map.event_flag(memory, trainer.id)
-      return self._talked and not memory[ram_map.IS_IN_BATTLE]
+      return self._engaged and not memory[ram_map.IS_IN_BATTLE]
     if kind == 'heal':
       mons = party(memory)
       return bool(mons) and all(hp == max_hp for _, hp, max_hp, _ in mons) and (
@@ -150,13 +149,14 @@ class GoalController:
     in_battle = memory[ram_map.IS_IN_BATTLE]
     if in_battle or mode == MODE_BATTLE:
       if goal['kind'] == 'battle':
-        self._talked = True
+        self._engaged = True
+      self._last = None
       return self._battle_act(memory, goal)
     if mode == MODE_TITLE:
       return emulator.START
     if mode == MODE_TEXT:
       if self._last is not None and self._last[1] == emulator.A:
-        self._talked = True
+        self._engaged = True
       return emulator.A
     if mode in (MODE_MENU, MODE_PARTY):
       return emulator.B
@@ -205,11 +205,11 @@ class GoalController:
         return self._talk_to(memory, here, badges, (trainer.map_id, trainer.x, trainer.y))
       return self._wander_grass(memory, here, badges, map_id)
     if kind == 'heal':
+      spots = [tuple(s) for s in self.world.healing_spots]
       if map_id is not None and x is not None and y is not None:
         spots = [(map_id, x, y)]
-      else:
-        spots = [tuple(s) for s in self.world.healing_spots
-                 if map_id is None or s[0] == map_id] or [tuple(s) for s in self.world.healing_spots]
+      elif map_id is not None:
+        spots = [s for s in spots if s[0] == map_id] or spots
       return self._talk_to(memory, here, badges, spots)
     if kind == 'catch':
       if map_id is None:
@@ -223,7 +223,7 @@ class GoalController:
     raise ValueError(f'unknown goal kind {kind!r}; expected one of {KINDS}.')
 
   def _go(self, here, badges, key, is_goal, grass_cost=None):
-    """The next step on a cached shortest path to a state with `is_goal`; NOOP when at one or stuck."""
+    """The next step on a cached shortest path to a state with `is_goal`; NOOP at one or if none."""
     if is_goal(here):
       return emulator.NOOP
     key = (key, badges, frozenset(self._avoid))
@@ -276,11 +276,11 @@ class GoalController:
         back = _OPPOSITE.get(self._last[1]) if self._last else None
         # Pace back and forth between two cells: each finished step may start an encounter.
         return back if back in options else options[0]
-    return self._go(here, badges, ('grass', map_id),
-                    lambda s: on_map(s) and (s[1], s[2]) in self.nav.grass_cells(s[0]), grass_cost=1)
+    in_grass = lambda s: on_map(s) and (s[1], s[2]) in self.nav.grass_cells(s[0])
+    return self._go(here, badges, ('grass', map_id), in_grass, grass_cost=1)
 
   def _catch_map(self, memory, here, badges):
-    """The nearest reachable map whose encounter table has a species not owned yet (else any grass)."""
+    """The nearest reachable map with a species not owned yet in its encounter table, or None."""
     wanted = {m for m, table in self._encounters.items()
               if any(not owned(memory, s) for s in table)}
     found = self.nav.path(here, lambda s: s[0] in wanted and (s[1], s[2]) in

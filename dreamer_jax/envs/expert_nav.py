@@ -2,8 +2,8 @@
 
 A search state is `(map_id, x, y)`. One move is one agent step in a direction; stepping onto a warp
 cell lands on the warp's destination in the same step (tinymon's DESIGN.md), so warps are ordinary
-edges and one search spans every map. Costs are step counts, with an optional extra cost on tall grass
-(wild encounters cost steps too).
+edges and one search spans every map. Costs are step counts, with an optional extra cost on tall
+grass (wild encounters cost steps too).
 """
 
 import heapq
@@ -11,13 +11,14 @@ import heapq
 from dreamer_jax.envs import emulator
 
 # (action, dx, dy) for the four directions.
-MOVES = ((emulator.DOWN, 0, 1), (emulator.LEFT, -1, 0), (emulator.RIGHT, 1, 0), (emulator.UP, 0, -1))
+MOVES = ((emulator.DOWN, 0, 1), (emulator.LEFT, -1, 0), (emulator.RIGHT, 1, 0),
+         (emulator.UP, 0, -1))
 # The facing byte (0xC109) after pressing each direction.
 FACING = {emulator.DOWN: 0x00, emulator.UP: 0x04, emulator.LEFT: 0x08, emulator.RIGHT: 0x0C}
 
 
 def direction_to(x, y, tx, ty):
-  """The action that moves (or turns) from (x, y) toward the 4-neighbour (tx, ty); None otherwise."""
+  """The action that moves (or turns) from (x, y) toward its 4-neighbour (tx, ty), else None."""
   for action, dx, dy in MOVES:
     if (x + dx, y + dy) == (tx, ty):
       return action
@@ -75,7 +76,7 @@ class NavGraph:
   def __init__(self, world):
     self.world = world
     self._size = {}
-    self._blocked = {}   # map_id -> cells never enterable (walls, water, NPCs other than gate guards).
+    self._blocked = {}   # map_id -> cells never enterable (terrain, NPCs other than gate guards).
     self._warps = {}     # map_id -> {(x, y): (dest_map, dest_x, dest_y)}.
     self._gates = {}     # map_id -> {(x, y): badge mask needed}.
     self._grass = {}     # map_id -> grass cells.
