@@ -81,3 +81,20 @@ def test_a_person_s_held_button_is_recorded_as_the_step_action():
   assert human.take_action() == emulator_lib.LEFT
   assert obs['ram'][facing_left] == 1
   env.close()
+
+
+def test_expert_demos_replay_exactly_in_a_fresh_env(tmp_path):
+  result = demos.record('expert', 1, tmp_path, max_steps=40, progress=False)
+  assert result['episodes'] == 1 and result['steps'] == 41
+  (episode,) = replay_lib.Replay(tmp_path).episodes()
+  assert (episode['action'][:-1] != emulator_lib.NOOP).any()
+  # Behaviour cloning relies on it: the recorded actions, taken in the env, give the recorded frames.
+  env = gb_env.GameBoyEnv()
+  obs, _ = env.reset()
+  np.testing.assert_array_equal(obs['frame'], episode['frame'][0])
+  for t, action in enumerate(episode['action'][:-1]):
+    obs, reward, *_ = env.step(action)
+    np.testing.assert_array_equal(obs['frame'], episode['frame'][t + 1])
+    np.testing.assert_array_equal(obs['ram'], episode['ram'][t + 1])
+    assert reward == episode['reward'][t + 1]
+  env.close()

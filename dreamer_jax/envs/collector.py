@@ -104,7 +104,7 @@ class Collector:
     on_chunk: optional callback(index) for each chunk the replay reports written.
   """
 
-  def __init__(self, env_fn, num_workers, replay, save_every=100, seed=0, on_chunk=None,
+  def __init__(self, env_fn, num_workers, replay, save_every=500, seed=0, on_chunk=None,
                stream_offset=0):
     if num_workers < 1:
       raise UserError(f'collector num_workers={num_workers} must be at least 1.')
@@ -212,17 +212,18 @@ class Collector:
       if actions.shape != (self.num_workers,):
         raise ValueError(
             f'policy returned actions of shape {actions.shape}; expected ({self.num_workers},)')
+      for i in range(self.num_workers):
+        try:
+          self._conns[i].send(int(actions[i]))
+        except (BrokenPipeError, ConnectionError):
+          pass  # Dead already: the receive below restarts it.
+      # The replay writes while the workers step.
       for i, step in enumerate(self._current):
         step = dict(step, action=int(actions[i]))
         episodes += step['is_last']
         index = self.replay.add(step, stream=self._streams[i])
         if index is not None:
           chunks.append(self._report(index))
-      for i in range(self.num_workers):
-        try:
-          self._conns[i].send(int(actions[i]))
-        except (BrokenPipeError, ConnectionError):
-          pass  # Dead already: the receive below restarts it.
       for i in range(self.num_workers):
         self._current[i] = self._receive(i, is_first=self._current[i]['is_last'])
     elapsed = time.perf_counter() - start
