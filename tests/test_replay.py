@@ -110,12 +110,18 @@ def test_corrupt_chunk_and_leftover_temp_file_are_skipped(tmp_path):
   fill(replay, 30)
   with open(replay_lib.chunk_path(tmp_path, 1), 'r+b') as f:
     f.truncate(100)
-  leftover = replay_lib.chunk_path(tmp_path, 3) + '.tmp'
-  with open(leftover, 'wb') as f:
-    f.write(b'half a chunk')
+  # A temporary file left by a killed writer goes; one of a writer still running stays.
+  dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+  dead.wait()
+  leftover = f'{replay_lib.chunk_path(tmp_path, 3)}.{dead.pid}.tmp'
+  in_progress = f'{replay_lib.chunk_path(tmp_path, 4)}.{os.getpid()}.tmp'
+  for path in (leftover, in_progress):
+    with open(path, 'wb') as f:
+      f.write(b'half a chunk')
   with pytest.warns(UserWarning, match='chunk-000000001.npz is unreadable'):
     reopened = replay_lib.Replay(tmp_path, chunk_size=10)
-  assert reopened.chunk_ids() == [0, 2] and not os.path.exists(leftover)
+  assert reopened.chunk_ids() == [0, 2]
+  assert not os.path.exists(leftover) and os.path.exists(in_progress)
   # A new chunk never reuses the index of the damaged file.
   fill(reopened, 10)
   assert reopened.chunk_ids() == [0, 2, 3]

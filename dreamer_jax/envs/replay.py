@@ -11,7 +11,6 @@ directory, fsynced and renamed, so a kill at any moment leaves every finished ch
 a directory reloads every chunk in index order: the same steps in the same order.
 """
 
-import glob
 import os
 import re
 import warnings
@@ -29,7 +28,7 @@ RAM_DTYPE = np.float32
 FLAGS = ('is_first', 'is_terminal', 'is_last')
 _STEP_KEYS = ('frame', 'ram', 'action', 'reward', 'reward_terms') + FLAGS
 _CHUNK_RE = re.compile(r'^chunk-(\d{9})\.npz$')
-_TMP_SUFFIX = '.tmp'
+_TMP_RE = re.compile(r'^chunk-\d{9}\.npz\.(\d+)\.tmp$')  # The writer's pid before '.tmp'.
 _UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 
 # _UNPACK[b] = the four 2-bit pixels of byte b (first pixel in the low bits) as one uint32, so that
@@ -60,7 +59,7 @@ def chunk_path(directory, index):
 
 
 def _write_atomic(path, arrays):
-  tmp = path + _TMP_SUFFIX
+  tmp = f'{path}.{os.getpid()}.tmp'
   with open(tmp, 'wb') as f:
     np.savez(f, **arrays)
     f.flush()
@@ -72,6 +71,16 @@ def _write_atomic(path, arrays):
     os.fsync(dir_fd)
   finally:
     os.close(dir_fd)
+
+
+def _process_alive(pid):
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True  # Someone else's process.
+  return True
 
 
 def _read_chunk(path):
@@ -89,6 +98,9 @@ def _read_chunk(path):
 
 class Replay:
   """A replay buffer stored as chunk files in `directory`, held packed in memory for sampling.
+
+  One process writes a directory (the learner, or collect_demos); others may open it to read (with
+  capacity None, so that they never evict) and see the chunks finished when they opened it.
 
   Args:
     directory: where the chunks live; created if missing, reloaded if it already holds chunks.
@@ -119,8 +131,12 @@ class Replay:
   # Loading and writing.
 
   def _load(self):
-    for tmp in glob.glob(os.path.join(self.directory, '*' + _TMP_SUFFIX)):
-      os.remove(tmp)  # A write interrupted before its rename: its chunk was never reported.
+    for name in os.listdir(self.directory):
+      match = _TMP_RE.match(name)
+      # A write interrupted before its rename (its chunk was never reported), unless its writer is
+      # still running: a reader may open the directory while the learner writes.
+      if match and not _process_alive(int(match.group(1))):
+        os.remove(os.path.join(self.directory, name))
     indices = sorted(int(m.group(1)) for m in map(_CHUNK_RE.match, os.listdir(self.directory)) if m)
     for index in indices:
       path = chunk_path(self.directory, index)
