@@ -110,9 +110,9 @@ def _planner():
       replan_min_steps=5,       # Least steps between two replans caused by a reached goal.
       retry_steps=50,           # Agent steps before a failed call is retried (the goal is kept).
       history_len=8,            # Recent goals and their outcomes shown to the LLM.
-      heal_below=0.35,          # Offline planner: heal when party HP falls below this fraction...
+      heal_below=0.4,           # Offline planner: heal when the lead's HP falls below this fraction...
       min_party=3,              # ...catch until the party has this many mons...
-      level_margin=1,           # ...and train until the best mon is within this many levels of the leader's.
+      level_margin=2,           # ...and train until the lead out-levels the gym leader's best by this.
       scripted_goals='',        # JSON list of replies for backend='scripted'.
       goal_embedding_dim=64,
   ))

@@ -17,9 +17,12 @@ from typing import Optional
 
 import numpy as np
 
+from dreamer_jax.errors import UserError
 from dreamer_jax.planner import backends
 from dreamer_jax.planner import goals
+from dreamer_jax.planner import offline
 from dreamer_jax.planner import prompt as prompt_lib
+from dreamer_jax.planner import scripted
 from dreamer_jax.planner import triggers as triggers_lib
 
 log = logging.getLogger(__name__)
@@ -99,6 +102,7 @@ class Planner:
     self.clock = clock
     self.sleep = sleep
     self.current = None
+    self.goal_count = 0           # Goals set so far; a reached goal set again counts anew.
     self.stats = dict(calls=0, failed=0, rejected=0, input_tokens=0, output_tokens=0, cost_usd=0.0)
     self._progress = None
     self._reached = False
@@ -256,8 +260,8 @@ class Planner:
     self._apply(plan, state)
 
   def _apply(self, plan, state):
-    if self.current is not None and plan.goal_spec == self.current.goal_spec:
-      # The same goal again: keep its progress so a half-done goal is not restarted.
+    if self.current is not None and plan.goal_spec == self.current.goal_spec and not self._reached:
+      # The same unfinished goal again: keep its progress so a half-done goal is not restarted.
       self.current = plan
       return
     if self.current is not None:
@@ -265,6 +269,43 @@ class Planner:
                                outcome='reached' if self._reached else 'replaced before reached',
                                steps=self.triggers.step - self._goal_step))
     self.current = plan
+    self.goal_count += 1
     self._progress = goals.GoalProgress(plan.goal_spec, state)
     self._reached = False
     self._goal_step = self.triggers.step
+
+
+def build_planner(config, world, backend=None, asynchronous=True):
+  """The planner described by config.planner for `world` (a tinymon_world.World).
+
+  Args:
+    config: the config's planner section.
+    world: the game's world data (map names and sizes for validation, knowledge for the prompt).
+    backend: overrides config.backend ('auto', 'gemini', 'openai', 'offline', 'scripted').
+  Raises:
+    UserError: an unknown backend, a missing key or package for an LLM backend, a bad scripted file,
+      a goal embedding width below goals.MIN_EMBEDDING_DIM.
+  """
+  if config.goal_embedding_dim < goals.MIN_EMBEDDING_DIM:
+    raise UserError(f'config.planner.goal_embedding_dim={config.goal_embedding_dim} is too small; '
+                    f'expected at least {goals.MIN_EMBEDDING_DIM}.')
+  name = backends.resolve_backend(backend or config.backend)
+  rules = offline.OfflinePlanner(world, config.heal_below, config.min_party, config.level_margin,
+                                 config.replan_stuck_steps)
+  llm, prices = None, (0.0, 0.0)
+  if name == 'scripted':
+    if not config.scripted_goals:
+      raise UserError('planner backend scripted needs config.planner.scripted_goals, a JSON list of '
+                      'goals; it is empty.')
+    rules = scripted.ScriptedPlanner(scripted.load_script(config.scripted_goals))
+  elif name in ('gemini', 'openai'):
+    llm = backends.make_llm_backend(name, config)
+    prices = tuple(config.gemini_usd_per_mtok if name == 'gemini' else config.openai_usd_per_mtok)
+  return Planner(
+      goals.WorldIndex.from_world(world), rules, llm,
+      trigger_cfg=triggers_lib.TriggerConfig.from_config(config),
+      knowledge=prompt_lib.world_knowledge(world) if llm is not None else '',
+      dim=config.goal_embedding_dim, max_retries=config.max_retries,
+      backoff_s=config.retry_backoff_s, breaker_failures=config.breaker_failures,
+      breaker_cooldown_s=config.breaker_cooldown_s, usd_per_mtok=prices,
+      history_len=config.history_len, asynchronous=asynchronous)

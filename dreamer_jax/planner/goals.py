@@ -234,7 +234,7 @@ class GoalProgress:
 
   def _counts_as_battle(self, state):
     # A goal aimed at a trainer's tile is not reached by a wild battle on the way there.
-    if self.goal_spec['map'] is None:
+    if self.goal_spec['x'] is None:
       return state.get('in_battle') in (1, 2)
     return state.get('in_battle') == 2 and state.get('map_name') == self.goal_spec['map']
 

@@ -1,0 +1,110 @@
+"""The offline planner: rules over the state dict and tinymon's world data, no network and no key.
+
+In order: finish the current battle; heal at the nearest reachable nurse when the lead mon is hurt;
+explore when stuck or when every badge is held; catch a new species while the party is small;
+challenge the next badge's gym leader once the lead mon out-levels the leader's strongest mon by
+`level_margin`, else train against wild mons in the reachable tall grass that suits the lead's level.
+Distances are walking distances over the cell grid (walls, NPCs, badge gates, warps), so "nearest"
+and "reachable" respect the badges held.
+"""
+
+from dreamer_jax.envs import expert_nav
+
+
+def _reply(goal, kind, map_name=None, x=None, y=None, rationale=''):
+  return {'goal': goal, 'goal_spec': {'kind': kind, 'map': map_name, 'x': x, 'y': y},
+          'rationale': rationale}
+
+
+class OfflinePlanner:
+  """Rule-based planner; `propose(state, current_spec)` returns a reply dict like an LLM's.
+
+  Args:
+    world: a tinymon_world.World.
+    heal_below: heal when the lead's HP fraction is below this (a hurt lead runs from wild battles,
+      so it stops gaining experience).
+    min_party: catch until the party has this many mons.
+    level_margin: challenge a leader once the lead's level is the leader's best level plus this.
+    stuck_steps: explore when steps_without_progress reaches this (0 = never).
+  """
+  name = 'offline'
+
+  def __init__(self, world, heal_below=0.4, min_party=3, level_margin=2, stuck_steps=200):
+    self.world = world
+    self.nav = expert_nav.NavGraph(world)
+    self.heal_below = heal_below
+    self.min_party = min_party
+    self.level_margin = level_margin
+    self.stuck_steps = stuck_steps
+    self.names = dict(world.map_names)
+    self.trainers = {t.id: t for t in world.trainers}
+    self.gyms = sorted(world.gyms, key=lambda g: g[2])
+    # Grass maps with their strongest wild level.
+    self.grass_top = {m.id: max(e[2] for e in m.encounters) for m in world.maps
+                      if m.encounters and self.nav.grass_cells(m.id)}
+    self._reachable = {}
+
+  def propose(self, state, current_spec=None):
+    """The next goal for `state`; keeps a catch or battle goal while its battle is on."""
+    if state.get('in_battle') in (1, 2):
+      if current_spec is not None and current_spec['kind'] in ('catch', 'battle'):
+        return _reply('Finish the battle in progress.', current_spec['kind'], current_spec['map'],
+                      current_spec['x'], current_spec['y'], 'a battle is on; the goal stands')
+      return _reply('Win the current battle.', 'battle', rationale='a battle is on')
+    hp, max_hp = state.get('party_hp') or [], state.get('party_max_hp') or []
+    levels = state.get('party_levels') or []
+    here = (state['map_id'], state['x'], state['y'])
+    badges = state.get('badge_bits', 0)
+    if max_hp and hp[0] < self.heal_below * max_hp[0]:
+      spot = self._nearest_nurse(here, badges)
+      if spot is not None:
+        map_id, x, y = spot
+        return _reply(f'Heal the party at the nurse in {self.names[map_id]}.', 'heal',
+                      self.names[map_id], x, y,
+                      f'lead HP {hp[0]}/{max_hp[0]} is below {self.heal_below:.0%}')
+    stuck = self.stuck_steps and state.get('steps_without_progress', 0) >= self.stuck_steps
+    gym = next((g for g in self.gyms if not badges >> g[2] & 1), None)
+    if stuck or gym is None or not levels:
+      why = 'no progress for a while' if stuck else (
+          'every badge is held' if gym is None else 'no party yet')
+      return _reply('Explore somewhere new.', 'explore', rationale=why)
+    if len(levels) < self.min_party:
+      return _reply('Catch a new species in the nearest tall grass.', 'catch',
+                    rationale=f'party of {len(levels)} is below {self.min_party}')
+    leader = self.trainers[gym[1]]
+    leader_top = max(level for _, level in leader.party)
+    need = leader_top + self.level_margin
+    if levels[0] < need:
+      grass = self._training_map(here, badges, levels[0])
+      if grass is not None:
+        return _reply(f'Train against wild mons in the tall grass of {self.names[grass]}.',
+                      'battle', self.names[grass],
+                      rationale=f'lead level {levels[0]} is below {need} for {leader.name}')
+    return _reply(f'Challenge {leader.name} in {self.names[gym[0]]} for badge {gym[2]}.', 'battle',
+                  self.names[leader.map_id], leader.x, leader.y,
+                  f'next badge is bit {gym[2]}; lead level {levels[0]} vs {leader_top}')
+
+  def _nearest_nurse(self, here, badges):
+    stands = {}
+    for map_id, x, y in self.world.healing_spots:
+      for cell in self.nav.adjacent_stands(map_id, x, y, badges):
+        stands[cell] = (map_id, x, y)
+    found = self.nav.path(here, stands.__contains__, badges)
+    if found is None:
+      return None
+    _, states = found
+    return stands[states[-1] if states else here]
+
+  def _training_map(self, here, badges, lead_level):
+    """The reachable grass map with the strongest wild mons the lead still out-levels (else the
+    weakest reachable one), or None."""
+    key = (here[0], badges)
+    if key not in self._reachable:
+      self._reachable[key] = {s[0] for s in self.nav.reachable(here, badges)}
+    maps = [m for m in self.grass_top if m in self._reachable[key]]
+    if not maps:
+      return None
+    beatable = [m for m in maps if self.grass_top[m] <= lead_level]
+    if beatable:
+      return max(beatable, key=lambda m: (self.grass_top[m], -m))
+    return min(maps, key=lambda m: (self.grass_top[m], m))

@@ -1,0 +1,118 @@
+"""The offline planner on tinymon's world data, the planner factory, experiments.plan, and the offline
+planner driving the scripted expert's GoalController to all 3 badges."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from configs import v3
+from dreamer_jax.envs import rom as rom_lib
+from dreamer_jax.envs import tinymon_world
+from dreamer_jax.errors import UserError
+from dreamer_jax.planner import async_planner
+from dreamer_jax.planner import goals
+from dreamer_jax.planner import offline
+from dreamer_jax.planner import run
+
+WORLD = tinymon_world.load_world()
+INDEX = goals.WorldIndex.from_world(WORLD)
+LEADERS = {t.badge_bit: t for t in WORLD.trainers if t.badge_bit is not None}
+
+
+def _state(map_name='LEAF TOWN', x=7, y=8, badge_bits=0, levels=(6,), hp=None, **changes):
+  map_id = next(i for i, n in WORLD.map_names.items() if n == map_name)
+  max_hp = [20 + 2 * level for level in levels]
+  state = dict(map_id=map_id, map_name=map_name, x=x, y=y, badges=bin(badge_bits).count('1'),
+               badge_bits=badge_bits, party_count=len(levels),
+               party_hp=list(max_hp if hp is None else hp), party_max_hp=max_hp,
+               party_levels=list(levels), in_battle=0, dialog_open=False,
+               pokedex_owned=len(levels), pokedex_seen=len(levels), money=3000,
+               steps_without_progress=0)
+  state.update(changes)
+  return state
+
+
+def _plan(state, current=None):
+  planner = offline.OfflinePlanner(WORLD)
+  _, spec, _ = goals.parse_reply(planner.propose(state, current), INDEX)
+  return spec
+
+
+def _leader_spec(bit):
+  leader = LEADERS[bit]
+  return {'kind': 'battle', 'map': WORLD.map_names[leader.map_id], 'x': leader.x, 'y': leader.y}
+
+
+def test_offline_goals_follow_the_game_plan():
+  strong = (30, 30, 30)
+  assert _plan(_state())['kind'] == 'catch'                         # One mon: catch more first.
+  train = _plan(_state(levels=(6, 4, 4)))                             # Too weak for the leader:
+  assert train['kind'] == 'battle' and train['x'] is None             # train in grass,
+  assert WORLD.map_by_id(INDEX.map_id(train['map'])).encounters      # on a map with encounters.
+  assert _plan(_state(levels=strong)) == _leader_spec(0)
+  assert _plan(_state(badge_bits=0b001, levels=strong)) == _leader_spec(1)
+  assert _plan(_state(badge_bits=0b011, levels=strong)) == _leader_spec(2)
+  assert _plan(_state(badge_bits=0b111, levels=strong))['kind'] == 'explore'
+  assert _plan(_state(levels=strong, steps_without_progress=10_000))['kind'] == 'explore'
+
+
+def test_offline_heals_at_the_nearest_reachable_nurse():
+  nurses = {WORLD.map_names[m]: (m, x, y) for m, x, y in WORLD.healing_spots}
+  spec = _plan(_state(levels=(30, 30, 30), hp=(0, 5, 5)))
+  assert spec['kind'] == 'heal' and spec['map'] == 'LEAF CENTER'
+  assert (spec['x'], spec['y']) == nurses['LEAF CENTER'][1:]
+  # In MOSS CITY with the first badge the MOSS CENTER is nearer.
+  assert _plan(_state('MOSS CITY', 7, 8, 0b001, (30, 30, 30), hp=(0, 5, 5)))['map'] == 'MOSS CENTER'
+
+
+def test_offline_keeps_a_catch_goal_during_its_battle():
+  catch = {'kind': 'catch', 'map': None, 'x': None, 'y': None}
+  assert _plan(_state(in_battle=1), catch) == catch
+  assert _plan(_state(in_battle=2), None) == {'kind': 'battle', 'map': None, 'x': None, 'y': None}
+
+
+def test_factory_picks_offline_without_keys_and_rejects_bad_settings(monkeypatch, tmp_path):
+  for name in ('GEMINI_API_KEY', 'GOOGLE_API_KEY', 'OPENAI_API_KEY'):
+    monkeypatch.delenv(name, raising=False)
+  config = v3.get_config().planner
+  planner = async_planner.build_planner(config, WORLD)
+  assert planner.llm is None and planner.rules.name == 'offline'
+  plan = planner.poll(_state())
+  assert plan.source == 'offline' and plan.goal_embedding.shape == (config.goal_embedding_dim,)
+  with pytest.raises(UserError, match='GEMINI_API_KEY'):
+    async_planner.build_planner(config, WORLD, 'gemini')
+  with pytest.raises(UserError, match='scripted_goals'):
+    async_planner.build_planner(config, WORLD, 'scripted')
+  config.goal_embedding_dim = 8
+  with pytest.raises(UserError, match='goal_embedding_dim=8'):
+    async_planner.build_planner(config, WORLD)
+
+
+def test_plan_screen_prints_a_valid_goal_for_the_start_screen():
+  out = run.plan_screen(v3.get_config(), backend='offline')
+  assert set(out) == {'goal', 'goal_spec', 'goal_embedding', 'rationale'}
+  assert goals.check_goal_spec(out['goal_spec'], INDEX) == out['goal_spec']
+  assert len(out['goal_embedding']) == v3.get_config().planner.goal_embedding_dim
+
+
+def test_plan_cli_without_a_key_says_so_in_one_sentence(tmp_path):
+  env = {k: v for k, v in os.environ.items()
+         if k not in ('GEMINI_API_KEY', 'GOOGLE_API_KEY', 'OPENAI_API_KEY')}
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  result = subprocess.run([sys.executable, '-m', 'experiments.plan', '--backend', 'gemini'],
+                          cwd=root, env=env, capture_output=True, text=True, timeout=120)
+  assert result.returncode == 2
+  assert 'GEMINI_API_KEY' in result.stderr and 'Traceback' not in result.stderr
+  missing = tmp_path / 'nope.gb'
+  with pytest.raises(UserError, match='does not exist'):
+    run.plan_screen(v3.get_config(), rom_path=str(missing), backend='offline')
+
+
+@pytest.mark.slow
+def test_offline_planner_driving_the_expert_reaches_all_three_badges():
+  assert os.path.exists(rom_lib.TINYMON_ROM)
+  result = run.play(v3.get_config(), max_steps=20000, backend='offline', progress=False)
+  assert result['badges'] == 3, result
+  assert result['steps'] <= 20000
