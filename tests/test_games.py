@@ -51,7 +51,8 @@ def test_allow_unknown_rom_reads_it_with_that_map_and_warns(tmp_path, caplog):
   with caplog.at_level(logging.WARNING):
     assert games.identify(rom, allow_unknown_rom='pokered').name == 'pokered'
   assert rom.sha1 in caplog.text and 'not a known dump' in caplog.text
-  with pytest.raises(UserError, match=r"unknown game 'zelda'; expected one of \['pokered', 'tinymon'\]"):
+  with pytest.raises(UserError,
+                     match=r"unknown game 'zelda'; expected one of \['pokered', 'tinymon'\]"):
     games.identify(rom, allow_unknown_rom='zelda')
 
 

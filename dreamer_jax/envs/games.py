@@ -53,16 +53,19 @@ def _pokered_map_names():
   return names
 
 
-@functools.lru_cache(maxsize=None)
-def _file_sha1(path):
-  if not os.path.isfile(path):
-    return None
+@functools.lru_cache(maxsize=8)
+def _file_sha1(path, mtime_ns, size):
+  del mtime_ns, size  # Cache keys only: a rebuilt ROM is hashed again.
   with open(path, 'rb') as f:
     return hashlib.sha1(f.read()).hexdigest()
 
 
 def _tinymon_sha1s():
-  sha1 = _file_sha1(rom_lib.TINYMON_ROM)
+  path = rom_lib.TINYMON_ROM
+  if not os.path.isfile(path):
+    return {}
+  st = os.stat(path)
+  sha1 = _file_sha1(path, st.st_mtime_ns, st.st_size)
   return {sha1: 'tinymon (games/tinymon/tinymon.gb)'} if sha1 else {}
 
 

@@ -33,7 +33,8 @@ def reward_weights(weights=None):
   given = dict(weights.items())
   unknown = sorted(set(given) - set(TERMS))
   if unknown:
-    raise UserError(f'unknown reward term(s) {unknown} in the reward weights; expected some of {list(TERMS)}.')
+    raise UserError(f'unknown reward term(s) {unknown} in the reward weights; expected some of '
+                    f'{list(TERMS)}.')
   for name, value in given.items():
     if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
       raise UserError(
