@@ -8,17 +8,16 @@
 uint8_t vblank_flag, frame_count, joy, joy_new;
 char msgbuf[80];
 
-#define MAX_JOBS 12
-#define JOB_BYTES 20
-#define JOBS_PER_FRAME 2
-static uint8_t *job_dst[MAX_JOBS];
-static uint8_t job_len[MAX_JOBS];
-static char job_src[MAX_JOBS][JOB_BYTES];
-static uint8_t job_head, job_count;
+/* The VRAM queue: entries of [length, destination (little-endian), bytes...] that flush_queue (in
+ * crt0.s) copies at the start of VBlank, as many as fit in its per-frame budget. */
+#define QUEUE_BYTES 256
+uint8_t vram_queue[QUEUE_BYTES];
+uint8_t *q_read = vram_queue, *q_write = vram_queue;
 static uint16_t rng_state;
 static uint8_t msg_len;
 
 extern void overworld_vblank(void);
+extern void flush_queue(void);
 
 static void read_joypad(void) {
   uint8_t dirs, btns, now;
@@ -36,35 +35,27 @@ static void read_joypad(void) {
 }
 
 void wait_frame(void) {
-  uint8_t n = JOBS_PER_FRAME;
   wait_vblank();
   overworld_vblank();
-  while (job_count && n) {
-    uint8_t len = job_len[job_head];
-    uint8_t *dst = job_dst[job_head];
-    const char *src = job_src[job_head];
-    while (len--) *dst++ = (uint8_t)*src++;
-    job_head = (uint8_t)((job_head + 1) % MAX_JOBS);
-    job_count--;
-    n--;
-  }
+  flush_queue();
+  if (q_read == q_write) q_read = q_write = vram_queue;
   read_joypad();
   rng_state += frame_count;
 }
 
 void wait_jobs(void) {
-  while (job_count) wait_frame();
+  while (q_read != q_write) wait_frame();
 }
 
 void queue_row(uint8_t *dst, const char *src, uint8_t n) {
-  uint8_t slot, i;
-  if (n > JOB_BYTES) n = JOB_BYTES;
-  while (job_count == MAX_JOBS) wait_frame();
-  slot = (uint8_t)((job_head + job_count) % MAX_JOBS);
-  job_dst[slot] = dst;
-  job_len[slot] = n;
-  for (i = 0; i < n; i++) job_src[slot][i] = src[i];
-  job_count++;
+  uint8_t *w;
+  if (q_write + n + 3 > vram_queue + QUEUE_BYTES) wait_jobs();
+  w = q_write;
+  *w++ = n;
+  *w++ = (uint8_t)(uint16_t)dst;
+  *w++ = (uint8_t)((uint16_t)dst >> 8);
+  while (n--) *w++ = (uint8_t)*src++;
+  q_write = w;
 }
 
 /* A 16-bit xorshift from a fixed seed, stirred by the frame counter in wait_frame: the same inputs

@@ -5,6 +5,8 @@
         .globl  _main
         .globl  _vblank_flag
         .globl  _frame_count
+        .globl  _q_read
+        .globl  _q_write
 
         .area   _HEADER (ABS)
         .org    0x40            ; VBlank
@@ -119,6 +121,46 @@ _wait_vblank::
         ld      a, (_vblank_flag)
         or      a, a
         jr      z, 8$
+        ret
+
+; void flush_queue(void): copies queued VRAM entries [len, dst lo, dst hi, bytes] from _q_read up to
+; _q_write, stopping when the next entry would pass the per-frame budget (len + 4 units each, about
+; 10 cycles per unit) so that the writes stay inside VBlank.
+_flush_queue::
+        ld      hl, #_q_read
+        ld      a, (hl+)
+        ld      h, (hl)
+        ld      l, a
+        ld      b, #72
+9$:     ld      a, (_q_write)
+        cp      a, l
+        jr      nz, 10$
+        ld      a, (_q_write + 1)
+        cp      a, h
+        jr      z, 12$
+10$:    ld      a, (hl)
+        add     a, #4
+        ld      c, a
+        ld      a, b
+        sub     a, c
+        jr      c, 12$
+        ld      b, a
+        ld      a, (hl+)
+        ld      c, a
+        ld      a, (hl+)
+        ld      e, a
+        ld      a, (hl+)
+        ld      d, a
+11$:    ld      a, (hl+)
+        ld      (de), a
+        inc     de
+        dec     c
+        jr      nz, 11$
+        jr      9$
+12$:    ld      a, l
+        ld      (_q_read), a
+        ld      a, h
+        ld      (_q_read + 1), a
         ret
 
         .area   _GSINIT

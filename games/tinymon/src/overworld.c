@@ -2,8 +2,8 @@
  * the START menu and the party view.
  *
  * The background map (32x32 tiles = 16x16 cells) is a ring buffer around the player: at rest it holds
- * the 12x11 cells that can come into view during the next step, and each step streams the new column
- * or row in during VBlank, two cells a frame. */
+ * the 12x11 cells that can come into view during the next step, and each step queues the new column
+ * or row for the VBlank copy (core.c), which lands within a few frames. */
 #include "game.h"
 
 #define OAM ((uint8_t *)0xC000)
@@ -15,9 +15,7 @@ static uint8_t cellbuf[32 * 32];
 static const MapDef *cur;
 static int8_t walk_dx, walk_dy;
 static uint8_t walk_off;
-static uint8_t scroll_on;
-static int8_t stream_x, stream_y, stream_sx, stream_sy;
-static uint8_t stream_n;
+static uint8_t scroll_on, next_scx, next_scy;
 
 static const uint8_t kind_cell[] = {CELL_TALK, CELL_SIGN, CELL_NURSE, CELL_TRAINER, CELL_LEADER,
                                     CELL_GUARD};
@@ -49,13 +47,26 @@ static uint8_t cell_at(int8_t x, int8_t y) {
   return cellbuf[((uint8_t)y << 5) | (uint8_t)x];
 }
 
+static uint8_t *cell_vram(int8_t x, int8_t y) {
+  return BG_MAP + ((uint16_t)((uint8_t)y & 15) << 6) + (((uint8_t)x & 15) << 1);
+}
+
+/* Draws a cell directly (LCD off only). */
 static void draw_cell(int8_t x, int8_t y) {
   const uint8_t *t = metatiles[cell_at(x, y)];
-  uint8_t *p = BG_MAP + ((uint16_t)((uint8_t)y & 15) << 6) + (((uint8_t)x & 15) << 1);
+  uint8_t *p = cell_vram(x, y);
   p[0] = t[0];
   p[1] = t[1];
   p[32] = t[2];
   p[33] = t[3];
+}
+
+/* Queues a cell for the next VBlank (LCD on). */
+static void queue_cell(int8_t x, int8_t y) {
+  const char *t = (const char *)metatiles[cell_at(x, y)];
+  uint8_t *p = cell_vram(x, y);
+  queue_row(p, t, 2);
+  queue_row(p + 32, t + 2, 2);
 }
 
 static void set_player_sprite(void) {
@@ -83,24 +94,15 @@ static uint8_t scroll_y(void) {
 
 /* Called by wait_frame at the start of VBlank. */
 void overworld_vblank(void) {
-  uint8_t n = 2;
   if (!scroll_on) return;
-  SCX = scroll_x();
-  SCY = scroll_y();
-  while (stream_n && n) {
-    draw_cell(stream_x, stream_y);
-    stream_x += stream_sx;
-    stream_y += stream_sy;
-    stream_n--;
-    n--;
-  }
+  SCX = next_scx;
+  SCY = next_scy;
 }
 
 /* Redraws the whole overworld screen with the LCD off (after a warp, a battle, the title). */
 void load_overworld_screen(void) {
   int8_t x, y, cx = (int8_t)(wXCoord - 4), cy = (int8_t)(wYCoord - 4);
   lcd_off();
-  stream_n = 0;
   for (y = cy - 3; y < cy + 13; y++) {
     for (x = cx - 3; x < cx + 13; x++) draw_cell(x, y);
   }
@@ -108,8 +110,8 @@ void load_overworld_screen(void) {
   WY = WIN_HIDDEN;
   WX = 7;
   hWY = 0x90;
-  SCX = scroll_x();
-  SCY = scroll_y();
+  SCX = next_scx = scroll_x();
+  SCY = next_scy = scroll_y();
   scroll_on = 1;
   wGameMode = MODE_OVERWORLD;
   LCDC = LCDC_ON | LCDC_WIN_9C00 | LCDC_WIN_ON | LCDC_TILES_8000 | LCDC_OBJ_ON | LCDC_BG_ON;
@@ -259,6 +261,8 @@ static void finish_step(void) {
   wYCoord = (uint8_t)(wYCoord + walk_dy);
   walk_dx = walk_dy = 0;
   walk_off = 0;
+  next_scx = scroll_x();
+  next_scy = scroll_y();
   cell = cell_at((int8_t)wXCoord, (int8_t)wYCoord);
   if (cell == CELL_DOOR || cell == CELL_EXIT) {
     w = cur->warps;
@@ -280,24 +284,16 @@ static void finish_step(void) {
 }
 
 static void start_step(int8_t dx, int8_t dy) {
-  int8_t nx = (int8_t)(wXCoord + dx), ny = (int8_t)(wYCoord + dy);
+  int8_t nx = (int8_t)(wXCoord + dx), ny = (int8_t)(wYCoord + dy), i;
   walk_dx = dx;
   walk_dy = dy;
   walk_off = 0;
   wWalkCounter = STEP_FRAMES;
-  /* Stream the column/row that the next step in this direction can reveal. */
+  /* Queue the column/row that the next step in this direction can reveal. */
   if (dx) {
-    stream_x = dx > 0 ? nx + 6 : nx - 5;
-    stream_y = ny - 5;
-    stream_sx = 0;
-    stream_sy = 1;
-    stream_n = 11;
+    for (i = -5; i <= 5; i++) queue_cell(dx > 0 ? nx + 6 : nx - 5, ny + i);
   } else {
-    stream_x = nx - 5;
-    stream_y = dy > 0 ? ny + 5 : ny - 5;
-    stream_sx = 1;
-    stream_sy = 0;
-    stream_n = 12;
+    for (i = -5; i <= 6; i++) queue_cell(nx + i, dy > 0 ? ny + 5 : ny - 5);
   }
 }
 
@@ -307,7 +303,12 @@ void overworld_frame(void) {
   if (wWalkCounter) {
     walk_off++;
     wWalkCounter--;
-    if (!wWalkCounter) finish_step();
+    if (wWalkCounter) {
+      next_scx = scroll_x();
+      next_scy = scroll_y();
+    } else {
+      finish_step();
+    }
     return;
   }
   if (joy_new & BTN_START) {
