@@ -48,6 +48,18 @@ def test_pack_unpack_round_trip():
   np.testing.assert_array_equal(replay_lib.unpack_frames(packed), frames)
 
 
+def test_a_stored_env_step_takes_at_most_6000_bytes(tmp_path):
+  from dreamer_jax.envs import gb_env  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.envs import rewards  # pylint: disable=g-import-not-at-top
+  replay = replay_lib.Replay(tmp_path)  # The default chunk size.
+  step = dict(frame=np.zeros((144, 160), np.uint8), ram=np.zeros(gb_env.RAM_FEATURES), action=0,
+              reward=0.0, reward_terms={t: 0.0 for t in rewards.TERMS}, is_first=False,
+              is_terminal=False, is_last=False)
+  for _ in range(2 * replay.chunk_size):
+    replay.add(step)
+  assert replay.bytes_on_disk() / len(replay) <= 6000
+
+
 def test_sample_shapes_dtypes_and_consecutive_steps(tmp_path):
   replay = replay_lib.Replay(tmp_path, chunk_size=16)
   fill(replay, 100, streams=2)

@@ -100,7 +100,7 @@ def run(quick=False):
       env_over_raw=max(through_env) / max(raw), env_over_raw_target=ENV_OVER_RAW_TARGET,
       num_cpus=os.cpu_count())
   results['env_steps_per_s'] = results['env_frames_per_s'] / fps
-  per_worker = 32 if quick else 400
+  per_worker = 252 if quick else 400  # With the 4 warm-up steps, at least one full chunk each.
   with tempfile.TemporaryDirectory() as tmp:
     for n in sorted({1, 2, os.cpu_count()}):
       rate, replay = _collector_steps_per_s(n, per_worker, os.path.join(tmp, f'workers{n}'))
