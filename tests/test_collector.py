@@ -1,5 +1,6 @@
 """Collector: lockstep workers, shared-memory frames, restarts after SIGKILL, a killed learner."""
 
+import functools
 import os
 import pickle
 import signal
@@ -7,9 +8,11 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from dreamer_jax.envs import collector as collector_lib
 from dreamer_jax.envs import replay as replay_lib
+from dreamer_jax.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -166,3 +169,11 @@ def test_frames_match_a_direct_env(tmp_path):
   # Different actions, so the streams really differ by the end (they start from one state).
   assert not np.array_equal(streams[0]['frame'], streams[1]['frame'])
   env.close()
+
+
+def test_a_user_error_in_a_worker_reaches_the_learner_as_one_sentence(tmp_path):
+  from dreamer_jax.envs import gb_env  # pylint: disable=g-import-not-at-top
+  missing = str(tmp_path / 'missing.gb')
+  env_fn = functools.partial(gb_env.GameBoyEnv, rom_path=missing)
+  with pytest.raises(UserError, match=f'ROM file {missing!r} does not exist'):
+    collector_lib.Collector(env_fn, 2, replay_lib.Replay(tmp_path / 'replay'))
