@@ -37,7 +37,8 @@ def main(argv):
     out = run.plan_screen(config, _ROM.value, _STATE.value, _BACKEND.value, _STEPS.value)
   else:
     out = run.play(config, _MAX_STEPS.value, _ROM.value, _STATE.value, _BACKEND.value or 'offline')
-  print(json.dumps(out, indent=2))
+  # One line for the screen's plan (the embedding is long), an indented summary for a play run.
+  print(json.dumps(out, indent=None if _MODE.value == 'screen' else 2))
 
 
 if __name__ == '__main__':

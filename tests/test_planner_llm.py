@@ -14,6 +14,8 @@ import time
 import numpy as np
 import pytest
 
+from configs import v3
+from dreamer_jax.envs import tinymon_world
 from dreamer_jax.errors import UserError
 from dreamer_jax.planner import async_planner
 from dreamer_jax.planner import backends
@@ -44,10 +46,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
   """Answers generateContent (Gemini) and chat/completions (OpenAI) from the server's script."""
 
   def do_POST(self):  # pylint: disable=invalid-name
-    self.rfile.read(int(self.headers.get('Content-Length', 0)))
+    request = json.loads(self.rfile.read(int(self.headers.get('Content-Length', 0))))
     server = self.server
     with server.lock:
       server.requests += 1
+      server.last_request = request
       status, text, delay = server.script.pop(0) if server.script else server.default
     if delay:
       time.sleep(delay)
@@ -240,3 +243,28 @@ def test_auto_picks_the_first_backend_with_a_key():
   assert backends.resolve_backend('scripted', {'GEMINI_API_KEY': 'k'}) == 'scripted'
   with pytest.raises(UserError, match='unknown'):
     backends.resolve_backend('claude', {})
+
+
+def test_configured_gemini_planner_sends_screen_and_knowledge_and_falls_back_to_offline(api, caplog):
+  server, urls = api
+  config = v3.get_config()
+  config.planner.gemini_base_url = urls['gemini']
+  config.planner.max_retries, config.planner.retry_backoff_s = 0, 0.01
+  config.planner.breaker_failures, config.planner.retry_steps = 1, 1
+  server.script = [(200, _reply(), 0)]
+  planner = async_planner.build_planner(config.planner, tinymon_world.load_world(), 'gemini',
+                                        asynchronous=False)
+  state = dict(STATE, map_id=0, map_name='LEAF TOWN', x=7, y=8)
+  assert planner.poll(state, FRAME).source == 'gemini'
+  parts = server.last_request['contents'][0]['parts']
+  assert parts[0]['inlineData']['mime_type'] == 'image/png'
+  assert 'LEAF GYM' in parts[1]['text'] and '"current_goal"' in parts[1]['text']
+  assert server.last_request['generationConfig']['responseMimeType'] == 'application/json'
+  server.default = (500, '', 0)
+  planner.triggers.failed()
+  with caplog.at_level(logging.INFO, logger='dreamer_jax.planner'):
+    for _ in range(3):
+      plan = planner.poll(state, FRAME)
+  assert 'circuit breaker open' in caplog.text and plan.source == 'offline'
+  # Keys live only in the environment: never in the config that a run writes to its workdir.
+  assert FAKE_KEY not in config.to_json() and FAKE_KEY not in repr(planner)

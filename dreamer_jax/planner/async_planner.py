@@ -232,7 +232,9 @@ class Planner:
       return
     if result.kind == 'invalid':
       stats['rejected'] += 1
-      log.warning('planner: rejected %s reply: %s (%.2f s)', name, result.error, result.latency_s)
+      log.warning('planner: rejected %s reply: %s (%.2f s, %d+%d tokens, ~$%.5f)', name,
+                  result.error, result.latency_s, result.input_tokens, result.output_tokens,
+                  result.cost_usd)
     else:
       stats['failed'] += 1
       log.warning('planner: %s call failed: %s (%.2f s)', name, result.error, result.latency_s)

@@ -40,7 +40,7 @@ def request_json(frame, state, current_goal):
 
 
 def world_knowledge(world):
-  """Game knowledge as text: maps with sizes and exits, gyms, healing spots, gates."""
+  """Game knowledge as text: maps with sizes and exits, gyms, tall grass, healing spots, gates."""
   names = world.map_names
   lines = ['Maps (id, name, width x height cells; exits lead to):']
   for m in world.maps:
@@ -53,6 +53,11 @@ def world_knowledge(world):
     top = max(level for _, level in leader.party)
     lines.append(f'- badge {badge_bit}: {leader.name} in {names[map_id]} at x={leader.x}, '
                  f'y={leader.y}, strongest mon level {top}')
+  lines.append('Tall grass (wild mons by map: how many species, their levels):')
+  for m in world.maps:
+    if m.encounters:
+      low, high = min(e[1] for e in m.encounters), max(e[2] for e in m.encounters)
+      lines.append(f'- {m.name}: {len(m.encounters)} species, levels {low}-{high}')
   lines.append('Healing spots (talk to the nurse to heal the party and refill balls):')
   for map_id, x, y in world.healing_spots:
     lines.append(f'- {names[map_id]} at x={x}, y={y}')
@@ -76,8 +81,9 @@ Answer with ONE JSON object and nothing else:
                "map": a map name exactly as listed below, or null,
                "x": a cell column on that map, or null, "y": a cell row on that map, or null}},
  "rationale": why, briefly (at most {goals.MAX_RATIONALE_CHARS} characters)}}
-Kinds: navigate = walk to map (and cell); battle = challenge the trainer standing at (map, x, y), or
-win the current battle when map is null; explore = visit new places (map optional); heal = go to a
+Kinds: navigate = walk to map (and cell); battle = challenge the trainer standing at (map, x, y);
+with a map but no cell, fight wild mons in that map's tall grass (training); with no map, win the
+current battle; explore = visit new places (map optional); heal = go to a
 healing spot (map/cell optional = nearest); catch = catch a new species in tall grass (map optional);
 talk = talk to the person or sign at (map, x, y). Give x and y together, only with a map, inside the
 map's size. Coordinates are cells, (0, 0) at the top-left.
