@@ -197,6 +197,26 @@ def test_gym_leader_battle_sets_badge(emu, world):
   assert emu.memory[R.IS_IN_BATTLE] == 0 and emu.memory[R.FONT_LOADED] & 1
 
 
+def test_gate_opens_with_the_badge(emu, world):
+  route1 = world.map_by_id(1)
+  (gate,) = route1.gates
+  walk(emu, UP, 8)
+  walk(emu, UP, 18 - gate.y - 1)
+  assert emu.memory[R.CUR_MAP] == 1 and xy(emu) == (gate.x, gate.y + 1)
+  emu.step(UP)  # The guard blocks the way.
+  assert xy(emu) == (gate.x, gate.y + 1)
+  emu.step(A)
+  assert emu.memory[R.FONT_LOADED] & 1
+  while emu.memory[R.FONT_LOADED] & 1:
+    emu.step(A)
+  emu.memory[R.OBTAINED_BADGES] = gate.badges_required
+  walk(emu, DOWN, 18 - gate.y)  # Leave the route and come back: the guard is gone.
+  assert emu.memory[R.CUR_MAP] == 0
+  walk(emu, UP, 1 + 18 - gate.y - 1)
+  walk(emu, UP, gate.y + 1)
+  assert emu.memory[R.CUR_MAP] == route1.warps[0].dest_map
+
+
 def test_blackout_returns_to_healing_spot_healed(emu, world):
   find_wild_battle(emu)
   emu.memory[R.party_mon_address(0, R.MON_HP)] = 0
