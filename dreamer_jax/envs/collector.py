@@ -64,7 +64,10 @@ def _worker(conn, env_fn, shm_name, slot, seed, state, save_every):
       conn.send((reward, terminated, truncated, info, ram.shape[0], save))
 
     obs, info = env.reset(seed=seed, options=None if state is None else {'state': state})
-    publish(obs, 0.0, False, False, info, env.save_state())
+    publish(obs, 0.0, False, False, info, None)
+    # Save states (~25 ms) are taken after a reply, while the learner runs its policy, and travel
+    # with the next reply.
+    save = env.save_state()
     done, steps = False, 0
     while True:
       action = conn.recv()
@@ -77,8 +80,8 @@ def _worker(conn, env_fn, shm_name, slot, seed, state, save_every):
         obs, reward, terminated, truncated, info = env.step(action)
       done = terminated or truncated
       steps += 1
-      publish(obs, reward, terminated, truncated, info,
-              env.save_state() if steps % save_every == 0 else None)
+      publish(obs, reward, terminated, truncated, info, save)
+      save = env.save_state() if steps % save_every == 0 else None
     env.close()
   except (EOFError, KeyboardInterrupt):
     pass  # The learner went away: nothing left to do.
