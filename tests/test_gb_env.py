@@ -290,3 +290,35 @@ def test_tinymon_rewards_from_bytes_written_into_pyboy(tinymon_cache):
       xp=40 * w['xp'], hp_lost=-3 * w['hp_lost'], no_progress=0.0))
   assert info['state']['badges'] == 1 and info['state']['pokedex_owned'] == len(owned) + 1
   env.close()
+
+
+def test_tinymon_battle_won_only_when_the_enemy_fainted(tinymon_cache):
+  # The scripted expert plays; tinymon itself is the oracle: experience is only given when an enemy
+  # faints, a catch sets a dex bit, and a lost battle passes through 0xFF.
+  from dreamer_jax.envs import tinymon_world  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.envs.expert import ScriptedExpert  # pylint: disable=g-import-not-at-top
+  env = gb_env.GameBoyEnv()
+  env.reset()
+  expert = ScriptedExpert(tinymon_world.load_world())
+  mem = env.emulator.memory
+  battles, current = [], None
+  for _ in range(400):
+    _, _, _, _, info = env.step(expert.act(mem))
+    st, terms = info['state'], info['reward_terms']
+    if st['in_battle'] in (1, 2, 0xFF):
+      if current is None:
+        current = dict(xp=0.0, lost=False, owned=st['pokedex_owned'])
+      current['xp'] += terms['xp']
+      current['lost'] |= st['in_battle'] == 0xFF
+      assert terms['battle_won'] == 0.0
+    elif current is not None:
+      current.update(xp=current['xp'] + terms['xp'], won=terms['battle_won'],
+                     caught=st['pokedex_owned'] > current['owned'])
+      battles.append(current)
+      current = None
+  assert len(battles) >= 3
+  for b in battles:
+    assert b['won'] == (rewards.DEFAULT_WEIGHTS['battle_won'] if b['xp'] > 0 and not b['lost']
+                        else 0.0), b
+  assert any(b['won'] for b in battles) and any(b['caught'] and not b['won'] for b in battles)
+  env.close()
