@@ -7,9 +7,9 @@ them back for behaviour cloning.
 A human plays in a PyBoy SDL2 window at real-time speed: the keyboard drives the game directly
 (arrows, A = a, B = s, START = Enter, PyBoy's keys), while the environment advances in its usual
 24-frame steps with no button of its own. The action recorded for a step is the button held for the
-most frames during it (read through the joypad register each frame), no-op if none: the player's
-buttons sampled at the env's step rate. Closing the window ends the recording; what was played is
-kept.
+most frames during it (read through the joypad register each frame), no-op if none or only SELECT
+(not one of the 8 actions): the player's buttons sampled at the env's step rate. Closing the window
+ends the recording; what was played is kept.
 """
 
 import io
