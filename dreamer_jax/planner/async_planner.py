@@ -152,12 +152,8 @@ class Planner:
                    state)
     return self.current
 
-  def wait(self, timeout_s=None):
-    """Blocks until the call in flight (if any) has finished; for tests and one-shot tools."""
-    if self._future is not None:
-      concurrent.futures.wait([self._future], timeout=timeout_s)
-
   def close(self):
+    """Stops the worker; a call in flight finishes on its own within its timeout."""
     if self._executor is not None:
       self._executor.shutdown(wait=False, cancel_futures=True)
 
@@ -179,7 +175,7 @@ class Planner:
     if self.current is None:
       # System 1 needs a goal while the first LLM call is in flight.
       self._apply_rules(state, 'start')
-    frame = _BLANK_FRAME if frame is None else np.array(frame, copy=True)
+    frame = None if frame is None else np.array(frame, copy=True)
     args = (dict(state), frame, self._goal_text(), list(self.history), reason)
     if self._executor is None:
       self._finish(self._call_llm(*args), state)

@@ -3,17 +3,16 @@ expert's goal controller through tinymon (evidence that the planner's goals are 
 """
 
 import collections
-import logging
 import time
 
 from tqdm import tqdm
 
 from dreamer_jax.envs import emulator as emulator_lib
+from dreamer_jax.envs import expert
 from dreamer_jax.envs import gb_env
+from dreamer_jax.envs import tinymon_world
 from dreamer_jax.errors import UserError
 from dreamer_jax.planner import async_planner
-
-log = logging.getLogger(__name__)
 
 
 def _tinymon_env(config, rom_path, state_path, max_episode_steps=None):
@@ -26,7 +25,6 @@ def _tinymon_env(config, rom_path, state_path, max_episode_steps=None):
     env.close()
     raise UserError(f'the planner has world data for tinymon only, but {rom_path!r} is a '
                     f'{env.game.name} ROM; expected a tinymon ROM.')
-  from dreamer_jax.envs import tinymon_world  # pylint: disable=g-import-not-at-top
   return env, tinymon_world.load_world()
 
 
@@ -65,29 +63,27 @@ def play(config, max_steps=20000, rom_path=None, state_path=None, backend='offli
     {"badges", "steps", "won", "seconds", "goals" (how many were set), "goal_kinds" {kind: count},
      "species_owned", "party_levels", "map_id", "last_goal"}.
   """
-  from dreamer_jax.envs import expert  # pylint: disable=g-import-not-at-top
   env, world = _tinymon_env(config, rom_path, state_path, max_episode_steps=max_steps)
   planner = async_planner.build_planner(config.planner, world, backend, asynchronous=True)
   controller = expert.GoalController(world)
   kinds = collections.Counter()
   start = time.perf_counter()
-  state = None
   steps = 0
   try:
-    _, info = env.reset()
+    obs, info = env.reset()
     state = info['state']
     memory = env.emulator.memory
     plan, goal_count = None, 0
     bar = tqdm(total=max_steps, desc='plan+expert', disable=not progress, mininterval=1.0)
     while steps < max_steps and state['badges'] < badges:
       done = controller.done(memory, plan.goal_spec) if plan is not None else None
-      plan = planner.poll(state, goal_done=done)
+      plan = planner.poll(state, obs['frame'], goal_done=done)
       if planner.goal_count != goal_count:
         goal_count = planner.goal_count
         kinds[plan.goal_spec['kind']] += 1
         # The controller keeps per-goal progress by goal_spec; a reached goal set again starts anew.
         controller.reset()
-      _, _, _, _, info = env.step(controller.act(memory, plan.goal_spec))
+      obs, _, _, _, info = env.step(controller.act(memory, plan.goal_spec))
       state = info['state']
       steps += 1
       bar.update(1)
