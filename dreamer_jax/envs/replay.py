@@ -170,11 +170,14 @@ class Replay:
     frame = np.asarray(step['frame'])
     if frame.shape != FRAME_SHAPE or frame.max(initial=0) > 3:
       raise ValueError(f'frame must be [144, 160] shades 0..3, got {frame.shape} max {frame.max()}')
+    action = int(step['action'])
+    if not 0 <= action <= 255:  # Stored as uint8.
+      raise ValueError(f'action must be in 0..255, got {action}')
     terms = step.get('reward_terms') or {}
     ram = np.asarray(step['ram'], RAM_DTYPE)
     self._check_layout(ram.shape[0], tuple(terms))
     self._pending.setdefault(stream, []).append(dict(
-        frame=pack_frames(frame), ram=ram, action=step['action'], reward=step['reward'],
+        frame=pack_frames(frame), ram=ram, action=action, reward=step['reward'],
         reward_terms=[terms[name] for name in self.reward_term_names],
         **{flag: bool(step[flag]) for flag in FLAGS}))
     if len(self._pending[stream]) >= self.chunk_size:
@@ -187,13 +190,10 @@ class Replay:
 
   def _write(self, stream):
     steps = self._pending.pop(stream)
-    action = np.array([s['action'] for s in steps])
-    if action.min() < 0 or action.max() > 255:
-      raise ValueError(f'actions must be in 0..255, got {action.min()}..{action.max()}')
     chunk = dict(
         frame=np.stack([s['frame'] for s in steps]),
         ram=np.stack([s['ram'] for s in steps]),
-        action=action.astype(np.uint8),
+        action=np.array([s['action'] for s in steps], np.uint8),
         reward=np.array([s['reward'] for s in steps], np.float32),
         reward_terms=np.array([s['reward_terms'] for s in steps], np.float32).reshape(
             len(steps), len(self.reward_term_names)),
