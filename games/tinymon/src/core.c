@@ -5,7 +5,7 @@
  * of row jobs that wait_frame flushes at the start of VBlank, a few per frame. */
 #include "game.h"
 
-uint8_t vblank_flag, frame_count, joy, joy_new;
+uint8_t vblank_flag, frame_count, joy, joy_new, oam_dirty;
 char msgbuf[80];
 
 /* The VRAM queue: entries of [length, destination (little-endian), bytes...] that flush_queue (in

@@ -5,6 +5,7 @@
         .globl  _main
         .globl  _vblank_flag
         .globl  _frame_count
+        .globl  _oam_dirty
         .globl  _q_read
         .globl  _q_write
 
@@ -101,8 +102,13 @@ vblank_isr:
         push    bc
         push    de
         push    hl
+        ld      a, (_oam_dirty)     ; DMA only after the shadow OAM changed.
+        or      a, a
+        jr      z, 13$
+        xor     a, a
+        ld      (_oam_dirty), a
         call    0xFF80
-        ld      a, #1
+13$:    ld      a, #1
         ld      (_vblank_flag), a
         ld      hl, #_frame_count
         inc     (hl)

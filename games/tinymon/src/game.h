@@ -65,7 +65,7 @@ extern uint8_t wMapWidth, wMapHeight;
 #define TILE_PLAYER 0x60
 
 /* core.c: frames, input, randomness, VRAM, text. */
-extern uint8_t vblank_flag, frame_count, joy, joy_new;
+extern uint8_t vblank_flag, frame_count, joy, joy_new, oam_dirty;
 extern char msgbuf[80];
 void wait_vblank(void);
 void wait_frame(void);

@@ -82,6 +82,7 @@ static void set_player_sprite(void) {
   OAM[4] = 80; OAM[5] = 80; OAM[6] = (uint8_t)(base + (flip ? 0 : 1)); OAM[7] = flip;
   OAM[8] = 88; OAM[9] = 72; OAM[10] = (uint8_t)(base + (flip ? 3 : 2)); OAM[11] = flip;
   OAM[12] = 88; OAM[13] = 80; OAM[14] = (uint8_t)(base + (flip ? 2 : 3)); OAM[15] = flip;
+  oam_dirty = 1;
 }
 
 static uint8_t scroll_x(void) {
