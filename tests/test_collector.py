@@ -141,6 +141,7 @@ def test_sigkilled_learner_loses_no_reported_chunk(tmp_path):
   finally:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
   reopened = replay_lib.Replay(tmp_path, chunk_size=4)
   for index, chunk_digest in reported.items():
     assert digest(reopened.chunk(index)) == chunk_digest

@@ -165,6 +165,7 @@ def test_sigkill_mid_write_loses_no_reported_chunk(tmp_path):
   finally:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    proc.stdout.close()
   reopened = replay_lib.Replay(tmp_path, chunk_size=8)
   for index, chunk_digest in reported.items():
     assert digest(reopened.chunk(index)) == chunk_digest

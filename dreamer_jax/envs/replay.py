@@ -85,7 +85,7 @@ def _process_alive(pid):
 
 def _read_chunk(path):
   """Loads one chunk file into memory; raises one of `_UNREADABLE` when it is damaged."""
-  with np.load(path, allow_pickle=False) as data:
+  with open(path, 'rb') as f, np.load(f, allow_pickle=False) as data:
     chunk = {key: data[key] for key in data.files}
   n = len(chunk['action'])
   for key in _STEP_KEYS:
