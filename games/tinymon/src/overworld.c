@@ -51,14 +51,21 @@ static uint8_t *cell_vram(int8_t x, int8_t y) {
   return BG_MAP + ((uint16_t)((uint8_t)y & 15) << 6) + (((uint8_t)x & 15) << 1);
 }
 
-/* Draws a cell directly (LCD off only). */
-static void draw_cell(int8_t x, int8_t y) {
-  const uint8_t *t = metatiles[cell_at(x, y)];
-  uint8_t *p = cell_vram(x, y);
-  p[0] = t[0];
-  p[1] = t[1];
-  p[32] = t[2];
-  p[33] = t[3];
+/* Draws `n` cells of row `y` from column `x` on directly (LCD off only). */
+static void draw_row(int8_t x, int8_t y, uint8_t n) {
+  uint8_t *row = BG_MAP + ((uint16_t)((uint8_t)y & 15) << 6);
+  const uint8_t *src = &cellbuf[((uint8_t)y & 31) << 5];
+  const uint8_t *t;
+  uint8_t *p;
+  uint8_t inside = y >= 0 && y < (int8_t)cur->h, w = cur->w;
+  for (; n; n--, x++) {
+    t = metatiles[(inside && x >= 0 && (uint8_t)x < w) ? src[(uint8_t)x] : CELL_TREE];
+    p = row + (((uint8_t)x & 15) << 1);
+    p[0] = t[0];
+    p[1] = t[1];
+    p[32] = t[2];
+    p[33] = t[3];
+  }
 }
 
 /* Queues a cell for the next VBlank (LCD on). */
@@ -102,11 +109,10 @@ void overworld_vblank(void) {
 
 /* Redraws the whole overworld screen with the LCD off (after a warp, a battle, the title). */
 void load_overworld_screen(void) {
-  int8_t x, y, cx = (int8_t)(wXCoord - 4), cy = (int8_t)(wYCoord - 4);
+  int8_t y, top = (int8_t)(wYCoord - 5);
   lcd_off();
-  for (y = cy - 3; y < cy + 13; y++) {
-    for (x = cx - 3; x < cx + 13; x++) draw_cell(x, y);
-  }
+  /* The ring at rest: columns x-5..x+6 and rows y-5..y+5 around the player. */
+  for (y = top; y < top + 11; y++) draw_row((int8_t)(wXCoord - 5), y, 12);
   set_player_sprite();
   WY = WIN_HIDDEN;
   WX = 7;
