@@ -1,4 +1,4 @@
-"""Goal validation, the goal embedding, goal-reached judgement, replan triggers and the scripted planner."""
+"""Goal validation, the goal embedding, goal-reached judgement, replan triggers, scripted replay."""
 
 import io
 import json
@@ -131,7 +131,8 @@ def test_triggers_fire_on_each_event_once():
   assert _run(triggers.Triggers(cfg), [s] * 12) == ['start'] + [None] * 9 + ['interval', None]
   stuck = dict(s, steps_without_progress=9)
   assert _run(triggers.Triggers(cfg), [stuck] * 6) == ['start', None, None, None, 'stuck', None]
-  assert _run(triggers.Triggers(cfg), [s] * 4, reached={1, 2}) == ['start', None, 'goal_reached', None]
+  reasons = _run(triggers.Triggers(cfg), [s] * 4, reached={1, 2})
+  assert reasons == ['start', None, 'goal_reached', None]
 
 
 def test_triggers_can_be_switched_off_and_retry_after_a_failure():

@@ -57,7 +57,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     if status != 200:
       # A careless server that echoes the caller's key in its error text.
       echoed = self.headers.get('x-goog-api-key') or self.headers.get('authorization', '')
-      body = {'error': {'code': status, 'message': f'try later ({echoed})', 'status': 'UNAVAILABLE'}}
+      body = {'error': {'code': status, 'message': f'try later ({echoed})',
+                        'status': 'UNAVAILABLE'}}
     elif self.path.endswith('/chat/completions'):
       body = {'id': 'c1', 'object': 'chat.completion', 'created': 0, 'model': 'gpt-4o',
               'choices': [{'index': 0, 'finish_reason': 'stop',
@@ -239,13 +240,14 @@ def test_a_missing_key_is_one_clear_sentence(monkeypatch, backend, variables):
 def test_auto_picks_the_first_backend_with_a_key():
   assert backends.resolve_backend('auto', {}) == 'offline'
   assert backends.resolve_backend('auto', {'OPENAI_API_KEY': 'k'}) == 'openai'
-  assert backends.resolve_backend('auto', {'GOOGLE_API_KEY': 'k', 'OPENAI_API_KEY': 'k'}) == 'gemini'
+  both = {'GOOGLE_API_KEY': 'k', 'OPENAI_API_KEY': 'k'}
+  assert backends.resolve_backend('auto', both) == 'gemini'
   assert backends.resolve_backend('scripted', {'GEMINI_API_KEY': 'k'}) == 'scripted'
   with pytest.raises(UserError, match='unknown'):
     backends.resolve_backend('claude', {})
 
 
-def test_configured_gemini_planner_sends_screen_and_knowledge_and_falls_back_to_offline(api, caplog):
+def test_gemini_planner_sends_screen_and_knowledge_and_falls_back_to_offline(api, caplog):
   server, urls = api
   config = v3.get_config()
   config.planner.gemini_base_url = urls['gemini']

@@ -1,5 +1,5 @@
-"""The offline planner on tinymon's world data, the planner factory, experiments.plan, and the offline
-planner driving the scripted expert's GoalController to all 3 badges."""
+"""The offline planner on tinymon's world data, the planner factory, experiments.plan, and the
+offline planner driving the scripted expert's GoalController to all 3 badges."""
 
 import os
 import subprocess

@@ -1,11 +1,11 @@
-"""System 2's face to the control loop: `Planner.poll(state, frame)` once per agent step, never blocking.
+"""System 2's face to the control loop: `Planner.poll(state, frame)` once per step, never blocking.
 
-A replan trigger starts an LLM call on a worker thread; System 1 keeps acting on the current goal until
-the answer arrives and is validated. A failed or rejected call keeps the current goal (or lets the
-rule-based planner answer when there is nothing useful to keep) and schedules a retry; after
-`breaker_failures` consecutive failures a circuit breaker hands every replan to the rule-based planner
-for `breaker_cooldown_s`, then lets one LLM call through again. No exception from a backend reaches
-the caller of `poll`.
+A replan trigger starts an LLM call on a worker thread; System 1 keeps acting on the current goal
+until the answer arrives and is validated. A failed or rejected call keeps the current goal (or lets
+the rule-based planner answer when there is nothing useful to keep) and schedules a retry; after
+`breaker_failures` consecutive failures a circuit breaker hands every replan to the rule-based
+planner for `breaker_cooldown_s`, then lets one LLM call through again. No exception from a backend
+reaches the caller of `poll`.
 """
 
 import collections
@@ -31,7 +31,7 @@ _BLANK_FRAME = np.zeros((144, 160), np.uint8)
 
 
 class CircuitBreaker:
-  """Opens after `failures` consecutive failures; lets one call through once `cooldown_s` has passed."""
+  """Opens after `failures` consecutive failures; lets one call through after `cooldown_s`."""
 
   def __init__(self, failures, cooldown_s, clock=time.monotonic):
     self.failures = failures
@@ -74,7 +74,7 @@ class Planner:
 
   Args:
     index: a goals.WorldIndex (map names and sizes) that replies are validated against.
-    rules: the rule-based planner (offline or scripted): `propose(state, current_spec) -> reply dict`.
+    rules: the rule-based planner (offline or scripted), `propose(state, current_spec) -> reply`.
       It answers every replan when `llm` is None, while the breaker is open, and when a call fails
       with no goal worth keeping.
     llm: an LLM backend (`generate(prompt, png) -> backends.Reply`) or None.
@@ -124,7 +124,7 @@ class Planner:
 
     Args:
       state: the environment's state dict.
-      frame: the current screen ([144, 160] shades or [144, 160, 3|4]); copied only when a call starts.
+      frame: the screen ([144, 160] shades or [144, 160, 3|4]); copied only when a call starts.
       goal_done: System 1's own judgement that the current goal is done (e.g. GoalController.done);
         None = judge it from the state dict.
     Returns:
@@ -148,8 +148,8 @@ class Planner:
     if self.llm is None or not self.breaker.allow():
       self._apply_rules(state, reason)
     else:
-      self._finish(self._call_llm(dict(state), frame, self._goal_text(), list(self.history), reason),
-                   state)
+      args = (dict(state), frame, self._goal_text(), list(self.history), reason)
+      self._finish(self._call_llm(*args), state)
     return self.current
 
   def close(self):
@@ -168,7 +168,8 @@ class Planner:
       self._apply_rules(state, reason)
       return
     if not self.breaker.allow():
-      log.info('planner: circuit breaker open; the %s planner answers (%s)', self.rules.name, reason)
+      log.info('planner: circuit breaker open; the %s planner answers (%s)', self.rules.name,
+               reason)
       self._apply_rules(state, reason)
       self.triggers.failed()    # Keep asking, so the first replan after the cooldown tries the LLM.
       return
@@ -254,7 +255,8 @@ class Planner:
       log.warning('planner: rejected %s reply: %s; keeping the current goal', self.rules.name, e)
       return
     plan = goals.make_plan(goal, spec, rationale, self.rules.name, self.index, self.dim)
-    log.info('planner: %s goal %r %s (reason %s)', self.rules.name, plan.goal, plan.goal_spec, reason)
+    log.info('planner: %s goal %r %s (reason %s)', self.rules.name, plan.goal, plan.goal_spec,
+             reason)
     self._apply(plan, state)
 
   def _apply(self, plan, state):
@@ -293,8 +295,8 @@ def build_planner(config, world, backend=None, asynchronous=True):
   llm, prices = None, (0.0, 0.0)
   if name == 'scripted':
     if not config.scripted_goals:
-      raise UserError('planner backend scripted needs config.planner.scripted_goals, a JSON list of '
-                      'goals; it is empty.')
+      raise UserError('planner backend scripted needs config.planner.scripted_goals, a JSON list '
+                      'of goals; it is empty.')
     rules = scripted.ScriptedPlanner(scripted.load_script(config.scripted_goals))
   elif name in ('gemini', 'openai'):
     llm = backends.make_llm_backend(name, config)

@@ -3,8 +3,8 @@
 Each backend turns (prompt text, PNG screenshot) into the model's raw reply text plus token counts,
 and turns every SDK or transport failure into one `CallError` whose message is safe to log. API keys
 are read from the environment when a backend is built, handed to the SDK client and never stored on
-our objects, written to a config or put in a message: `redact` scrubs every key the environment holds
-from any text that might echo one back.
+our objects, written to a config or put in a message: `redact` scrubs every key the environment
+holds from any text that might echo one back.
 """
 
 import base64
@@ -61,7 +61,7 @@ def redact(text):
 
 
 def resolve_backend(name, environ=None):
-  """Maps 'auto' to the first available backend: gemini, then openai (if a key is set), then offline."""
+  """Maps 'auto' to the first backend with a key (gemini, then openai), else offline."""
   if name not in BACKENDS:
     raise UserError(f'planner backend {name!r} is unknown; expected one of {", ".join(BACKENDS)}.')
   if name != 'auto':
@@ -75,7 +75,8 @@ def resolve_backend(name, environ=None):
 
 def _http_status_error(backend, status, detail):
   retryable = status == 429 or 500 <= status < 600
-  return CallError(f'{backend} answered HTTP {status} ({goals.short(detail, 80)})', status, retryable)
+  message = f'{backend} answered HTTP {status} ({goals.short(detail, 80)})'
+  return CallError(message, status, retryable)
 
 
 def _transport_error(backend, error, timeout_s):
@@ -85,7 +86,7 @@ def _transport_error(backend, error, timeout_s):
 
 
 class GeminiBackend:
-  """Gemini through the google-genai SDK: screenshot + prompt in, JSON constrained by ReplyModel out.
+  """Gemini via the google-genai SDK: screenshot + prompt in, JSON constrained by ReplyModel out.
 
   Args:
     model: e.g. 'gemini-2.0-flash'.
@@ -97,8 +98,8 @@ class GeminiBackend:
   def __init__(self, model, base_url='', timeout_s=20.0):
     key = env_key(GEMINI_KEY_VARS)
     if key is None:
-      raise UserError('planner backend gemini needs an API key in GEMINI_API_KEY or GOOGLE_API_KEY; '
-                      'none is set (use --backend offline to plan without a key).')
+      raise UserError('planner backend gemini needs an API key in GEMINI_API_KEY or '
+                      'GOOGLE_API_KEY; none is set (use --backend offline to plan without a key).')
     from google import genai  # pylint: disable=g-import-not-at-top
     from google.genai import types  # pylint: disable=g-import-not-at-top
     self._types = types
@@ -133,7 +134,7 @@ class GeminiBackend:
 
 
 class OpenAIBackend:
-  """GPT-4o or any OpenAI-compatible server (a local model server included) via the `openai` package.
+  """GPT-4o or any OpenAI-compatible server (a local one included) via the `openai` package.
 
   Args:
     model: e.g. 'gpt-4o'.
@@ -207,11 +208,12 @@ def generate_with_retries(backend, prompt, png, max_retries, backoff_s, sleep=ti
         raise
       delay = backoff_s * 2 ** attempt
       attempt += 1
-      log.warning('planner: %s; retrying in %.2f s (retry %d of %d)', e, delay, attempt, max_retries)
+      log.warning('planner: %s; retrying in %.2f s (retry %d of %d)', e, delay, attempt,
+                  max_retries)
       sleep(delay)
 
 
 def cost_usd(reply, usd_per_mtok):
-  """Estimated cost of one call from its token counts and (input, output) prices per million tokens."""
+  """Estimated cost of one call from its tokens and (input, output) prices per million tokens."""
   price_in, price_out = usd_per_mtok
   return (reply.input_tokens * price_in + reply.output_tokens * price_out) / 1e6

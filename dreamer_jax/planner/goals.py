@@ -1,9 +1,9 @@
-"""Goals: the planner's reply schema, its validation against the game's world, and the goal embedding.
+"""Goals: the planner's reply schema, its validation against the game's world, the goal embedding.
 
-A goal has three faces that must always agree: a sentence for people and logs (`goal`), the structured
-`goal_spec` System 1's low layer follows ({"kind", "map", "x", "y"}), and `goal_embedding`, the
-fixed-width vector System 1 is conditioned on. The LLM writes only the first two; the vector is always
-computed here from the validated goal_spec, never taken from model output.
+A goal has three faces that must always agree: a sentence for people and logs (`goal`), the
+structured `goal_spec` System 1's low layer follows ({"kind", "map", "x", "y"}), and
+`goal_embedding`, the fixed-width vector System 1 is conditioned on. The LLM writes only the first
+two; the vector is always computed here from the validated goal_spec, never taken from model output.
 """
 
 import dataclasses
@@ -21,7 +21,7 @@ MAX_MAP_NAME_CHARS = 40
 MAX_COORD = 255            # Coordinates are RAM bytes.
 COORD_SCALE = 64.0         # Normalises x and y to ~[0, 1] on maps up to 64 cells across.
 _FOURIER_PERIODS = (4.0, 16.0)
-# Layout of the embedding: kind one-hot, two presence bits, x and y linear, Fourier x/y, map wrap, map slots.
+# Embedding layout: kind one-hot, presence bits, x and y linear, Fourier x/y, map wrap, map slots.
 _KIND_OFFSET = 0
 _MAP_PRESENT = len(GOAL_KINDS)
 _XY_PRESENT = _MAP_PRESENT + 1
@@ -133,21 +133,22 @@ def parse_reply(text, index):
   try:
     reply = ReplyModel.model_validate(data)
   except pydantic.ValidationError as e:
-    problems = '; '.join(
-        f"{'.'.join(str(p) for p in err['loc']) or 'reply'}: {err['msg']}" for err in e.errors()[:3])
+    problems = '; '.join(f"{'.'.join(str(p) for p in err['loc']) or 'reply'}: {err['msg']}"
+                         for err in e.errors()[:3])
     raise InvalidReply(f'reply does not match the goal schema ({problems})') from None
   spec = reply.goal_spec.model_dump()
   return reply.goal.strip(), check_goal_spec(spec, index), reply.rationale.strip()
 
 
 def check_goal_spec(spec, index):
-  """Checks a goal_spec's map and tile against the world; returns it with the map name made canonical.
+  """Checks a goal_spec's map and tile against the world; returns it with the canonical map name.
 
   Raises:
-    InvalidReply: an unknown kind or map, a half-given tile, a tile without a map or outside the map.
+    InvalidReply: an unknown kind or map, a half-given tile, a tile without a map or outside it.
   """
   if spec.get('kind') not in GOAL_KINDS:
-    raise InvalidReply(f"unknown goal kind {spec.get('kind')!r}; expected one of {', '.join(GOAL_KINDS)}")
+    raise InvalidReply(
+        f"unknown goal kind {spec.get('kind')!r}; expected one of {', '.join(GOAL_KINDS)}")
   x, y, name = spec.get('x'), spec.get('y'), spec.get('map')
   if (x is None) != (y is None):
     raise InvalidReply(f'goal_spec gives only one of x={x} and y={y}; give both or neither')
@@ -174,8 +175,8 @@ def check_goal_spec(spec, index):
 def goal_embedding(goal_spec, map_names, dim=64):
   """The fixed vector System 1 is conditioned on; a function of the goal_spec alone.
 
-  Layout: one-hot kind (6); map-present and tile-present bits; x and y / COORD_SCALE; sin/cos of x and
-  y at periods 4 and 16 cells (so nearby tiles stay distinguishable); then the map id as
+  Layout: one-hot kind (6); map-present and tile-present bits; x and y / COORD_SCALE; sin/cos of x
+  and y at periods 4 and 16 cells (so nearby tiles stay distinguishable); then the map id as
   (id // slots) / 4 and a one-hot over `slots = dim - 19` at id % slots, which is exact for worlds
   with fewer than `slots` maps and still unique beyond.
 
@@ -222,8 +223,8 @@ def make_plan(goal, goal_spec, rationale, source, index, dim):
 class GoalProgress:
   """Judges from successive state dicts whether the current goal has been reached.
 
-  The scripted expert's `GoalController.done` reads RAM directly and is more precise; this tracker is
-  what the planner uses when only the state dict is available.
+  The scripted expert's `GoalController.done` reads RAM directly and is more precise; this tracker
+  is what the planner uses when only the state dict is available.
   """
 
   def __init__(self, goal_spec, state):
@@ -247,7 +248,8 @@ class GoalProgress:
     kind = spec['kind']
     if kind == 'navigate':
       at_map = state.get('map_name') == spec['map']
-      return at_map and (spec['x'] is None or (state.get('x'), state.get('y')) == (spec['x'], spec['y']))
+      at_tile = spec['x'] is None or (state.get('x'), state.get('y')) == (spec['x'], spec['y'])
+      return at_map and at_tile
     if kind == 'heal':
       hp, max_hp = state.get('party_hp') or [], state.get('party_max_hp') or []
       return bool(max_hp) and not in_battle and list(hp) == list(max_hp) and (

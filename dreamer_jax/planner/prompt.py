@@ -1,8 +1,8 @@
 """What the LLM planner is shown: the screenshot as PNG, game knowledge, the state and recent goals.
 
 The game knowledge (maps, connections, gyms, healing spots, gates) comes from the world data and is
-rendered once; each call adds the seed's per-call input, {"state", "current_goal"}, and the outcome of
-the last few goals so the model can avoid repeating a goal that keeps failing.
+rendered once; each call adds the seed's per-call input, {"state", "current_goal"}, and the outcome
+of the last few goals so the model can avoid repeating a goal that keeps failing.
 """
 
 import base64
@@ -19,7 +19,7 @@ _SHADE_GREYS = np.array([255, 170, 85, 0], np.uint8)
 
 
 def encode_png(frame):
-  """PNG bytes of a frame: [144, 160] DMG shades 0..3, [144, 160] greys, or [144, 160, 3|4] RGB(A)."""
+  """PNG bytes of a frame: [144, 160] DMG shades 0..3 or greys, or [144, 160, 3|4] RGB(A)."""
   frame = np.asarray(frame)
   if frame.ndim == 2:
     grey = _SHADE_GREYS[frame] if frame.max(initial=0) <= 3 else frame.astype(np.uint8)
@@ -71,9 +71,9 @@ def world_knowledge(world):
   return '\n'.join(lines)
 
 
-_INSTRUCTIONS = f"""You are the strategic planner of an agent playing tinymon, a Game Boy RPG in the style of
-Pokemon Red. A low-level controller walks, talks and battles; you choose its next macro goal.
-The aim: earn every gym badge, catching new species and keeping the party healthy on the way.
+_INSTRUCTIONS = f"""You are the strategic planner of an agent playing tinymon, a Game Boy RPG in
+the style of Pokemon Red. A low-level controller walks, talks and battles; you choose its next
+macro goal. The aim: earn every gym badge, catching new species and keeping the party healthy.
 
 Answer with ONE JSON object and nothing else:
 {{"goal": one sentence (at most {goals.MAX_GOAL_CHARS} characters),
@@ -81,12 +81,15 @@ Answer with ONE JSON object and nothing else:
                "map": a map name exactly as listed below, or null,
                "x": a cell column on that map, or null, "y": a cell row on that map, or null}},
  "rationale": why, briefly (at most {goals.MAX_RATIONALE_CHARS} characters)}}
-Kinds: navigate = walk to map (and cell); battle = challenge the trainer standing at (map, x, y);
-with a map but no cell, fight wild mons in that map's tall grass (training); with no map, win the
-current battle; explore = visit new places (map optional); heal = go to a
-healing spot (map/cell optional = nearest); catch = catch a new species in tall grass (map optional);
-talk = talk to the person or sign at (map, x, y). Give x and y together, only with a map, inside the
-map's size. Coordinates are cells, (0, 0) at the top-left.
+Kinds:
+- navigate: walk to the map (and cell).
+- battle: challenge the trainer standing at (map, x, y); with a map but no cell, fight wild mons in
+  that map's tall grass (training); with no map, win the current battle.
+- explore: visit new places (map optional).
+- heal: talk to a nurse (map and cell optional; default the nearest).
+- catch: catch a new species in tall grass (map optional).
+- talk: talk to the person or sign at (map, x, y).
+Give x and y together, only with a map, inside the map's size; cells count from (0, 0) top-left.
 """
 
 
@@ -105,9 +108,10 @@ def build_prompt(knowledge, state, current_goal, history):
     current_goal: the goal System 1 is pursuing now ('' if none).
     history: recent goals, oldest first: dicts with goal, kind, outcome, steps.
   """
-  achieved = (f'Achieved so far: {state.get("badges", 0)} badge(s) (bits {state.get("badge_bits", 0):08b}), '
-              f'{state.get("pokedex_owned", 0)} species owned, party of {state.get("party_count", 0)} '
-              f'at levels {state.get("party_levels", [])}.')
+  achieved = (f'Achieved so far: {state.get("badges", 0)} badge(s) '
+              f'(bits {state.get("badge_bits", 0):08b}), {state.get("pokedex_owned", 0)} species '
+              f'owned, party of {state.get("party_count", 0)} at levels '
+              f'{state.get("party_levels", [])}.')
   call_input = json.dumps({'state': state, 'current_goal': current_goal or ''}, sort_keys=True)
   return '\n'.join([
       _INSTRUCTIONS, 'Game knowledge:', knowledge, '', achieved,
