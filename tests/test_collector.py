@@ -154,6 +154,7 @@ def test_frames_match_a_direct_env(tmp_path):
   policy_calls = iter(actions)
   with collector_lib.Collector(gb_env.GameBoyEnv, 2, replay) as collector:
     collector.collect(lambda obs: next(policy_calls), 24)
+    infos = collector.infos()  # After each worker's 12th step.
   streams = list(replay.episodes(include_partial=True))
   assert len(streams) == 2
   env = gb_env.GameBoyEnv()
@@ -167,6 +168,8 @@ def test_frames_match_a_direct_env(tmp_path):
     np.testing.assert_array_equal(stored['action'], actions[:, worker])
     np.testing.assert_array_equal(stored['frame'], frames)
     np.testing.assert_array_equal(stored['ram'], rams)
+    *_, info = env.step(actions[-1, worker])
+    assert infos[worker]['state'] == info['state']
   # Different actions, so the streams really differ by the end (they start from one state).
   assert not np.array_equal(streams[0]['frame'], streams[1]['frame'])
   env.close()

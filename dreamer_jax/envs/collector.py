@@ -187,15 +187,17 @@ class Collector:
     return [p.pid for p in self._procs]
 
   def observation(self):
-    """The batch the policy sees: frame uint8 [N, 144, 160], ram float32 [N, R], reward float32 [N],
-    is_first, is_last bool [N], and 'state': the N state dicts (System 2's view)."""
+    """The batch the policy sees (arrays only): frame uint8 [N, 144, 160], ram float32 [N, R],
+    reward float32 [N], is_first, is_terminal, is_last bool [N]."""
     cur = self._current
     return dict(
         frame=np.stack([c['frame'] for c in cur]), ram=np.stack([c['ram'] for c in cur]),
         reward=np.array([c['reward'] for c in cur], np.float32),
-        is_first=np.array([c['is_first'] for c in cur]),
-        is_last=np.array([c['is_last'] for c in cur]),
-        state=[c['info'].get('state') for c in cur])
+        **{flag: np.array([c[flag] for c in cur]) for flag in replay_lib.FLAGS})
+
+  def infos(self):
+    """The N info dicts of the current steps ('state' is System 2's view of each game)."""
+    return [c['info'] for c in self._current]
 
   def collect(self, policy, num_steps):
     """Runs ceil(num_steps / N) lockstep iterations; returns figures for logging.
