@@ -76,19 +76,21 @@ static void queue_cell(int8_t x, int8_t y) {
   queue_row(p + 32, t + 2, 2);
 }
 
-static void set_player_sprite(void) {
-  uint8_t base, flip = 0;
+static void set_player_sprite(uint8_t bob) {
+  uint8_t base, top, flip = 0;
   switch (wFacing) {
     case FACE_UP: base = TILE_PLAYER + 4; break;
     case FACE_LEFT: base = TILE_PLAYER + 8; break;
     case FACE_RIGHT: base = TILE_PLAYER + 8; flip = 0x20; break;
     default: base = TILE_PLAYER; break;
   }
-  /* Four 8x8 sprites at screen cell (4, 4); a mirrored facing swaps the columns. */
-  OAM[0] = 80; OAM[1] = 72; OAM[2] = (uint8_t)(base + (flip ? 1 : 0)); OAM[3] = flip;
-  OAM[4] = 80; OAM[5] = 80; OAM[6] = (uint8_t)(base + (flip ? 0 : 1)); OAM[7] = flip;
-  OAM[8] = 88; OAM[9] = 72; OAM[10] = (uint8_t)(base + (flip ? 3 : 2)); OAM[11] = flip;
-  OAM[12] = 88; OAM[13] = 80; OAM[14] = (uint8_t)(base + (flip ? 2 : 3)); OAM[15] = flip;
+  /* Four 8x8 sprites at screen cell (4, 4), one pixel higher mid-step (a walking bob); a mirrored
+   * facing swaps the columns. */
+  top = (uint8_t)(80 - bob);
+  OAM[0] = top; OAM[1] = 72; OAM[2] = (uint8_t)(base + (flip ? 1 : 0)); OAM[3] = flip;
+  OAM[4] = top; OAM[5] = 80; OAM[6] = (uint8_t)(base + (flip ? 0 : 1)); OAM[7] = flip;
+  OAM[8] = top + 8; OAM[9] = 72; OAM[10] = (uint8_t)(base + (flip ? 3 : 2)); OAM[11] = flip;
+  OAM[12] = top + 8; OAM[13] = 80; OAM[14] = (uint8_t)(base + (flip ? 2 : 3)); OAM[15] = flip;
   oam_dirty = 1;
 }
 
@@ -113,7 +115,7 @@ void load_overworld_screen(void) {
   lcd_off();
   /* The ring at rest: columns x-5..x+6 and rows y-5..y+5 around the player. */
   for (y = top; y < top + 11; y++) draw_row((int8_t)(wXCoord - 5), y, 12);
-  set_player_sprite();
+  set_player_sprite(0);
   WY = WIN_HIDDEN;
   WX = 7;
   hWY = 0x90;
@@ -313,6 +315,7 @@ void overworld_frame(void) {
     if (wWalkCounter) {
       next_scx = scroll_x();
       next_scy = scroll_y();
+      if (walk_off == 4 || walk_off == 12) set_player_sprite(walk_off == 4);
     } else {
       finish_step();
     }
@@ -333,7 +336,7 @@ void overworld_frame(void) {
   else return;
   if (face != wFacing) {
     wFacing = face;
-    set_player_sprite();
+    set_player_sprite(0);
   }
   facing_delta(&dx, &dy);
   if (cell_at((int8_t)(wXCoord + dx), (int8_t)(wYCoord + dy)) < FIRST_SOLID) start_step(dx, dy);
