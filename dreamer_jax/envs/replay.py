@@ -34,16 +34,21 @@ _UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
 # _UNPACK[b] = the four 2-bit pixels of byte b (first pixel in the low bits) as one uint32, so that
 # unpacking is a single `np.take` (about 8x faster than indexing a [256, 4] table).
 _UNPACK = ((np.arange(256, dtype=np.uint8)[:, None] >> np.array([0, 2, 4, 6], np.uint8)) & 3
-          ).view(np.uint32).ravel()
+          ).view('<u4').ravel()
 
 
 def pack_frames(frames):
-  """Packs shades 0..3 at 2 bits per pixel: uint8 [..., 144, 160] -> uint8 [..., 5760]."""
-  frames = np.asarray(frames, np.uint8)
+  """Packs shades 0..3 at 2 bits per pixel: uint8 [..., 144, 160] -> uint8 [..., 5760].
+
+  Values above 3 are not checked here (`Replay.add` checks them) and would corrupt neighbours.
+  """
+  frames = np.ascontiguousarray(frames, np.uint8)
   if frames.shape[-2:] != FRAME_SHAPE:
     raise ValueError(f'frames must be [..., 144, 160], got {frames.shape}')
-  quads = frames.reshape(frames.shape[:-2] + (PACKED_BYTES, 4))
-  return quads[..., 0] | (quads[..., 1] << 2) | (quads[..., 2] << 4) | (quads[..., 3] << 6)
+  # Four pixels as one little-endian uint32 p0 | p1 << 8 | p2 << 16 | p3 << 24: the shifts below
+  # bring p1, p2, p3 next to p0 in the low byte, and the cast drops the rest.
+  v = frames.reshape(frames.shape[:-2] + (PACKED_BYTES * 4,)).view('<u4')
+  return (v | (v >> 6) | (v >> 12) | (v >> 18)).astype(np.uint8)
 
 
 def unpack_frames(packed):
