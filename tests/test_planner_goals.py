@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from dreamer_jax.errors import UserError
+from dreamer_jax.planner import async_planner
 from dreamer_jax.planner import goals
 from dreamer_jax.planner import prompt
 from dreamer_jax.planner import scripted
@@ -165,3 +166,21 @@ def test_screenshot_is_a_160x144_png(frame):
   assert set(request) == {'screenshot', 'state', 'current_goal'}
   image = Image.open(io.BytesIO(prompt.encode_png(frame)))
   assert image.size == (160, 144)
+
+
+def test_planner_moves_on_when_a_goal_is_reached_and_records_it():
+  walk = json.loads(_reply(kind='navigate', map_name='ROUTE 1', x=3, y=4, goal='Walk north.'))
+  heal = json.loads(_reply(kind='heal', map_name=None, x=None, y=None, goal='Heal.'))
+  cfg = triggers.TriggerConfig(replan_every=0, stuck_steps=0, on_map_change=False, min_steps=1)
+  planner = async_planner.Planner(INDEX, scripted.ScriptedPlanner([walk, heal]), trigger_cfg=cfg,
+                                  dim=32)
+  assert planner.poll(STATE).goal == 'Walk north.'
+  assert planner.poll(dict(STATE, map_id=1, map_name='ROUTE 1', x=3, y=3)).goal == 'Walk north.'
+  arrived = dict(STATE, map_id=1, map_name='ROUTE 1', x=3, y=4)
+  plan = planner.poll(arrived)
+  assert plan.goal == 'Heal.' and plan.goal_embedding.shape == (32,)
+  assert list(planner.history) == [
+      {'goal': 'Walk north.', 'kind': 'navigate', 'outcome': 'reached', 'steps': 2}]
+  # System 1's own judgement (e.g. GoalController.done) overrides the state-based one.
+  assert planner.poll(arrived, goal_done=False).goal == 'Heal.'
+  assert planner.goal_count == 2

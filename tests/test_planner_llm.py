@@ -8,6 +8,7 @@ case must end in a valid goal and a clear log line, with no exception reaching t
 import http.server
 import json
 import logging
+import sys
 import threading
 import time
 
@@ -270,3 +271,10 @@ def test_gemini_planner_sends_screen_and_knowledge_and_falls_back_to_offline(api
   assert 'circuit breaker open' in caplog.text and plan.source == 'offline'
   # Keys live only in the environment: never in the config that a run writes to its workdir.
   assert FAKE_KEY not in config.to_json() and FAKE_KEY not in repr(planner)
+
+
+def test_openai_backend_without_the_package_is_one_clear_sentence(api, monkeypatch):
+  _, urls = api
+  monkeypatch.setitem(sys.modules, 'openai', None)    # `import openai` now raises ImportError.
+  with pytest.raises(UserError, match='optional package openai'):
+    _backend('openai', urls)
