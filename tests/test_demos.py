@@ -88,7 +88,7 @@ def test_expert_demos_replay_exactly_in_a_fresh_env(tmp_path):
   assert result['episodes'] == 1 and result['steps'] == 41
   (episode,) = replay_lib.Replay(tmp_path).episodes()
   assert (episode['action'][:-1] != emulator_lib.NOOP).any()
-  # Behaviour cloning relies on it: the recorded actions, taken in the env, give the recorded frames.
+  # Behaviour cloning relies on it: the recorded actions, replayed in the env, give the frames.
   env = gb_env.GameBoyEnv()
   obs, _ = env.reset()
   np.testing.assert_array_equal(obs['frame'], episode['frame'][0])

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from dreamer_jax.envs import replay as replay_lib
+from dreamer_jax.errors import UserError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TERMS = ('badge', 'xp')
@@ -169,3 +170,11 @@ def test_sigkill_mid_write_loses_no_reported_chunk(tmp_path):
   reopened = replay_lib.Replay(tmp_path, chunk_size=8)
   for index, chunk_digest in reported.items():
     assert digest(reopened.chunk(index)) == chunk_digest
+
+
+def test_steps_of_another_layout_are_refused_in_one_sentence(tmp_path):
+  replay = replay_lib.Replay(tmp_path, chunk_size=4)
+  fill(replay, 4)
+  other = dict(make_step(4), ram=np.zeros(RAM_SIZE + 1, np.float32))
+  with pytest.raises(UserError, match='holds steps with 16 RAM features .* to a new directory'):
+    replay_lib.Replay(tmp_path, chunk_size=4).add(other)

@@ -29,7 +29,7 @@ FLAGS = ('is_first', 'is_terminal', 'is_last')
 _STEP_KEYS = ('frame', 'ram', 'action', 'reward', 'reward_terms') + FLAGS
 _CHUNK_RE = re.compile(r'^chunk-(\d{9})\.npz$')
 _TMP_RE = re.compile(r'^chunk-\d{9}\.npz\.(\d+)\.tmp$')  # The writer's pid before '.tmp'.
-_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile)
+_UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UserError)
 
 # _UNPACK[b] = the four 2-bit pixels of byte b (first pixel in the low bits) as one uint32, so that
 # unpacking is a single `np.take` (about 8x faster than indexing a [256, 4] table).
@@ -160,9 +160,11 @@ class Replay:
     if self._ram_size is None:
       self._ram_size, self.reward_term_names = ram_size, term_names
     elif (ram_size, term_names) != (self._ram_size, self.reward_term_names):
-      raise ValueError(
-          f'steps with {ram_size} RAM features and reward terms {term_names} do not match this '
-          f'replay ({self._ram_size} features, terms {self.reward_term_names})')
+      # Mostly a user's mistake: appending another game's or version's steps to a directory.
+      raise UserError(
+          f'replay directory {self.directory!r} holds steps with {self._ram_size} RAM features and '
+          f'reward terms {self.reward_term_names}, not {ram_size} and {term_names}; write these '
+          'steps to a new directory.')
 
   def add(self, step, stream=0):
     """Appends one step to `stream`; returns the index of the chunk it completed and wrote, or None.
