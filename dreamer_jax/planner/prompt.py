@@ -5,7 +5,6 @@ rendered once; each call adds the seed's per-call input, {"state", "current_goal
 of the last few goals so the model can avoid repeating a goal that keeps failing.
 """
 
-import base64
 import io
 import json
 
@@ -31,12 +30,6 @@ def encode_png(frame):
   buf = io.BytesIO()
   image.save(buf, format='PNG')
   return buf.getvalue()
-
-
-def request_json(frame, state, current_goal):
-  """The seed's per-call input: {"screenshot": base64 PNG, "state": ..., "current_goal": text}."""
-  return {'screenshot': base64.b64encode(encode_png(frame)).decode('ascii'),
-          'state': dict(state), 'current_goal': current_goal or ''}
 
 
 def world_knowledge(world):

@@ -16,6 +16,7 @@ from dreamer_jax.planner import async_planner
 
 
 def _tinymon_env(config, rom_path, state_path, max_episode_steps=None):
+  """The tinymon environment from the config, with the ROM and state overridden when given."""
   overrides = dict(game='tinymon', rom_path=rom_path or config.env.rom_path or None,
                    state_path=state_path or config.env.state_path or None)
   if max_episode_steps is not None:
@@ -25,7 +26,7 @@ def _tinymon_env(config, rom_path, state_path, max_episode_steps=None):
     env.close()
     raise UserError(f'the planner has world data for tinymon only, but {rom_path!r} is a '
                     f'{env.game.name} ROM; expected a tinymon ROM.')
-  return env, tinymon_world.load_world()
+  return env
 
 
 def plan_screen(config, rom_path=None, state_path=None, backend=None, steps=0):
@@ -40,16 +41,20 @@ def plan_screen(config, rom_path=None, state_path=None, backend=None, steps=0):
   Returns:
     {"goal", "goal_spec", "goal_embedding", "rationale"}.
   """
-  env, world = _tinymon_env(config, rom_path, state_path)
-  planner = async_planner.build_planner(config.planner, world, backend, asynchronous=False)
+  # The planner first: a missing key or a bad setting fails before the emulator starts.
+  planner = async_planner.build_planner(config.planner, tinymon_world.load_world(), backend,
+                                        asynchronous=False)
+  env = None
   try:
+    env = _tinymon_env(config, rom_path, state_path)
     obs, info = env.reset()
     for _ in range(steps):
       obs, _, _, _, info = env.step(emulator_lib.NOOP)
     return planner.plan_now(info['state'], obs['frame']).to_json()
   finally:
     planner.close()
-    env.close()
+    if env is not None:
+      env.close()
 
 
 def play(config, max_steps=20000, rom_path=None, state_path=None, backend='offline', badges=3,
@@ -63,13 +68,15 @@ def play(config, max_steps=20000, rom_path=None, state_path=None, backend='offli
     {"badges", "steps", "won", "seconds", "goals" (how many were set), "goal_kinds" {kind: count},
      "species_owned", "party_levels", "map_id", "last_goal"}.
   """
-  env, world = _tinymon_env(config, rom_path, state_path, max_episode_steps=max_steps)
+  world = tinymon_world.load_world()
   planner = async_planner.build_planner(config.planner, world, backend, asynchronous=True)
   controller = expert.GoalController(world)
   kinds = collections.Counter()
   start = time.perf_counter()
   steps = 0
+  env = None
   try:
+    env = _tinymon_env(config, rom_path, state_path, max_episode_steps=max_steps)
     obs, info = env.reset()
     state = info['state']
     memory = env.emulator.memory
@@ -92,7 +99,8 @@ def play(config, max_steps=20000, rom_path=None, state_path=None, backend='offli
     bar.close()
   finally:
     planner.close()
-    env.close()
+    if env is not None:
+      env.close()
   return {
       'badges': state['badges'], 'steps': steps, 'won': state['badges'] >= badges,
       'seconds': round(time.perf_counter() - start, 2), 'goals': goal_count,
