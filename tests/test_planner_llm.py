@@ -21,6 +21,7 @@ from dreamer_jax.errors import UserError
 from dreamer_jax.planner import async_planner
 from dreamer_jax.planner import backends
 from dreamer_jax.planner import goals
+from dreamer_jax.planner import run
 from dreamer_jax.planner import scripted
 from dreamer_jax.planner import triggers
 
@@ -194,10 +195,11 @@ def test_a_failed_call_keeps_a_goal_that_is_not_yet_reached(api, caplog):
   assert plan.source == 'gemini' and plan.goal_spec == GOOD['goal_spec']
 
 
-def test_control_loop_keeps_stepping_while_a_slow_call_is_in_flight(api):
+@pytest.mark.parametrize('backend', ['gemini', 'openai'])
+def test_control_loop_keeps_stepping_while_a_slow_call_is_in_flight(api, backend):
   server, urls = api
   server.script = [(200, _reply(), 0.8)]
-  planner = _planner(_backend('gemini', urls), asynchronous=True)
+  planner = _planner(_backend(backend, urls), asynchronous=True)
   try:
     first = planner.poll(STATE, FRAME)
     assert planner.in_flight
@@ -211,7 +213,7 @@ def test_control_loop_keeps_stepping_while_a_slow_call_is_in_flight(api):
         steps_during_call += 1
       time.sleep(0.002)
     assert steps_during_call > 20
-    assert planner.current.source == 'gemini'
+    assert planner.current.source == backend
   finally:
     planner.close()
 
@@ -278,3 +280,12 @@ def test_openai_backend_without_the_package_is_one_clear_sentence(api, monkeypat
   monkeypatch.setitem(sys.modules, 'openai', None)    # `import openai` now raises ImportError.
   with pytest.raises(UserError, match='optional package openai'):
     _backend('openai', urls)
+
+
+def test_play_applies_llm_goals_in_the_running_game(api):
+  _, urls = api
+  config = v3.get_config()
+  config.planner.gemini_base_url = urls['gemini']
+  result = run.play(config, max_steps=150, backend='gemini', progress=False)
+  assert result['steps'] == 150
+  assert result['last_goal'] == GOOD['goal']
