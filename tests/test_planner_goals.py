@@ -30,6 +30,8 @@ def test_a_valid_reply_is_accepted_with_the_canonical_map_name():
   goal, spec, rationale = goals.parse_reply(_reply(map_name=' route 1 '), INDEX)
   assert (goal, rationale) == ('Walk north.', 'why')
   assert spec == {'kind': 'navigate', 'map': 'ROUTE 1', 'x': 3, 'y': 4}
+  fenced = '```json\n' + _reply() + '\n```'
+  assert goals.parse_reply(fenced, INDEX)[1] == spec
 
 
 @pytest.mark.parametrize('text,message', [

@@ -120,6 +120,9 @@ def parse_reply(text, index):
   """
   if isinstance(text, str):
     stripped = text.strip()
+    if stripped.startswith('```') and stripped.endswith('```'):
+      # Local OpenAI-compatible servers often ignore response_format and fence the JSON.
+      stripped = stripped[3:-3].removeprefix('json').strip()
     if not stripped:
       raise InvalidReply('reply is empty')
     if not stripped.startswith('{'):
