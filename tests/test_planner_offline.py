@@ -110,7 +110,6 @@ def test_plan_cli_without_a_key_says_so_in_one_sentence(tmp_path):
     run.plan_screen(v3.get_config(), rom_path=str(missing), backend='offline')
 
 
-@pytest.mark.slow
 def test_offline_planner_driving_the_expert_reaches_all_three_badges():
   assert os.path.exists(rom_lib.TINYMON_ROM)
   result = run.play(v3.get_config(), max_steps=20000, backend='offline', progress=False)
