@@ -1,4 +1,4 @@
-"""Speed and size benchmarks: `python -m experiments.benchmark --suite {env,world_model} [--json]`.
+"""Speed and size benchmarks: `python -m experiments.benchmark --suite {env,world_model,planner} [--json]`.
 
 Speed lives here, never in timed tests. Each suite is a library function returning a dict of figures.
 """
@@ -14,6 +14,7 @@ from dreamer_jax.errors import run_main
 SUITES = {
     'env': 'dreamer_jax.envs.benchmark',
     'world_model': 'dreamer_jax.world_model.benchmark',
+    'planner': 'dreamer_jax.planner.benchmark',
 }
 
 _SUITE = flags.DEFINE_enum('suite', 'env', list(SUITES), 'Which benchmark suite to run.')
