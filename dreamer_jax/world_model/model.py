@@ -18,6 +18,9 @@ from dreamer_jax.world_model.networks import Decoder
 from dreamer_jax.world_model.networks import Encoder
 
 SHADES = 4
+# RAM features that hold a byte as k/255 (map id, x, y: `gb_env.RAM_FEATURE_NAMES`). As raw inputs
+# neighbouring positions differ by 1/255; one-hot they are as distinct as the probes need them.
+BYTE_FEATURES = (0, 1, 2)
 IMAGE_LOSSES = ('categorical', 'mse')
 IMAGE_SIZES = ((72, 80), (144, 160))
 
@@ -51,7 +54,11 @@ class WorldModel(nn.Module):
   def encode(self, frame, ram):
     """frame uint8 [N, H, W] (shades, model resolution), ram float [N, R] -> embedding [N, E]."""
     onehot = jax.nn.one_hot(frame, SHADES, dtype=jnp.float32)
-    return self.encoder(onehot, ram if self.use_ram else None)
+    if not self.use_ram:
+      return self.encoder(onehot, None)
+    codes = jnp.round(ram[:, BYTE_FEATURES] * 255.0).astype(jnp.int32)
+    ram = jnp.concatenate([ram, jax.nn.one_hot(codes, 256).reshape(ram.shape[0], -1)], -1)
+    return self.encoder(onehot, ram)
 
   def heads(self, feat):
     """feat [N, F] -> dict: image [N, H, W, 4] logits (or [N, H, W] mean for 'mse'), reward [N, bins]
@@ -105,8 +112,12 @@ def init_params(model, key, ram_size):
   frame = jnp.zeros((1, h, w), jnp.uint8)
   ram = jnp.zeros((1, ram_size), jnp.float32)
   zeros = jnp.zeros((1,), jnp.int32)
-  init_key, sample_key = jax.random.split(key)
-  return model.init(init_key, frame, ram, zeros, zeros.astype(bool), sample_key)
+  # Compiled: op-by-op initialisation dispatches thousands of small ops and is ~10x slower.
+  @jax.jit
+  def init(key):
+    init_key, sample_key = jax.random.split(key)
+    return model.init(init_key, frame, ram, zeros, zeros.astype(bool), sample_key)
+  return init(key)
 
 
 def initial_carry(model, batch_size):

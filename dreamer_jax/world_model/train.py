@@ -111,9 +111,10 @@ class Checkpoints:
   def latest_step(self):
     return self.manager.latest_step()
 
-  def save(self, step, state, config_dict):
+  def save(self, step, state, meta):
+    """meta: JSON-able dict {config: the full config as a dict, ram_size: R, replay_dir}."""
     self.manager.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(jax.device_get(state)), config=ocp.args.JsonSave(config_dict)))
+        state=ocp.args.StandardSave(jax.device_get(state)), config=ocp.args.JsonSave(meta)))
     self.manager.wait_until_finished()
 
   def restore(self, abstract_state, step=None):
@@ -164,6 +165,8 @@ def train(config, workdir, replay_dir, steps=None):
   optimizer = make_optimizer(wm)
   mesh = make_mesh()
   state = create_state(model, optimizer, jax.random.PRNGKey(config.seed), first['ram'].shape[-1])
+  meta = dict(config=config.to_dict(), ram_size=int(first['ram'].shape[-1]),
+              replay_dir=os.path.abspath(replay_dir))
   ckpt = Checkpoints(workdir)
   if ckpt.latest_step() is not None:
     state = ckpt.restore(abstract_like(state))
@@ -182,6 +185,6 @@ def train(config, workdir, replay_dir, steps=None):
                    '  '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
       last_log = now
     if (i + 1) % wm.checkpoint_every == 0 or i + 1 == steps:
-      ckpt.save(i + 1, state, config.to_dict())
+      ckpt.save(i + 1, state, meta)
   ckpt.close()
   return state, {k: float(v) for k, v in jax.device_get(metrics).items()}

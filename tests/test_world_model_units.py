@@ -1,0 +1,150 @@
+"""World model units: shapes, two-hot, symlog, KL balancing and free bits, latent gradients, data."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import v3
+from dreamer_jax.errors import UserError
+from dreamer_jax.world_model import data
+from dreamer_jax.world_model import heads
+from dreamer_jax.world_model import losses
+from dreamer_jax.world_model import model as model_lib
+from dreamer_jax.world_model import networks
+from dreamer_jax.world_model import rssm
+from dreamer_jax.world_model.evaluate import model_size
+
+RAM = 39
+
+
+@pytest.fixture(scope='module')
+def small():
+  wm = v3.get_config('small').world_model
+  model = model_lib.from_config(wm)
+  return wm, model, model_lib.init_params(model, jax.random.PRNGKey(0), RAM)
+
+
+def test_sequence_and_head_shapes(small):
+  wm, model, params = small
+  b, t, h = 3, 5, 4
+  batch = data.prepare_batch(data.synthetic_batch(np.random.default_rng(0), b, t, ram_size=RAM))
+  frame = data.downsample(batch['frame'], wm.image_size)
+  assert frame.shape == (b, t, 72, 80)
+  embed = model.apply(params, frame.reshape(b * t, 72, 80), batch['ram'].reshape(b * t, RAM),
+                      method=model_lib.WorldModel.encode).reshape(b, t, -1)
+  carry = model_lib.initial_carry(model, b)
+  last, states, post, prior = model_lib.observe(
+      model, params, embed, batch['action'], batch['is_first'], carry, jax.random.PRNGKey(1))
+  assert states['deter'].shape == (b, t, wm.deter)
+  assert states['stoch'].shape == post.shape == prior.shape == (b, t, wm.stoch, wm.classes)
+  np.testing.assert_allclose(np.exp(post).sum(-1), 1.0, rtol=1e-5)
+  _, imagined, _ = model_lib.imagine(model, params, last, jnp.zeros((b, h), jnp.int32),
+                                     jax.random.PRNGKey(2))
+  feat = rssm.feature(imagined)
+  assert feat.shape == (b, h, wm.deter + wm.stoch * wm.classes)
+  out = model.apply(params, feat.reshape(b * h, -1), method=model_lib.WorldModel.heads)
+  assert out['image'].shape == (b * h, 72, 80, 4)
+  assert out['reward'].shape == (b * h, wm.reward_bins)
+  assert out['cont'].shape == (b * h,)
+  assert out['probes']['x'].shape == (b * h, 256)
+  assert out['probes']['badge_bits'].shape == (b * h, 8)
+
+
+def test_default_model_feature_width_and_size():
+  wm = v3.get_config().world_model
+  model = model_lib.from_config(wm)
+  params = jax.eval_shape(lambda: model_lib.init_params(model, jax.random.PRNGKey(0), RAM))
+  assert wm.deter + wm.stoch * wm.classes == 1536  # The actor's input width.
+  assert model_size(params)['megabytes_f32'] < 200
+
+
+def test_full_resolution_and_mse_decoder_shapes():
+  wm = v3.get_config('small').world_model
+  wm.image_size, wm.image_loss, wm.use_ram = (144, 160), 'mse', False
+  model = model_lib.from_config(wm)
+  params = model_lib.init_params(model, jax.random.PRNGKey(0), RAM)
+  out = model.apply(params, jnp.zeros((2, model.deter + model.stoch * model.classes)),
+                    method=model_lib.WorldModel.heads)
+  assert out['image'].shape == (2, 144, 160)
+
+
+def test_bad_config_value_is_a_user_error():
+  wm = v3.get_config('small').world_model
+  wm.latent_grad = 'reinforce'
+  with pytest.raises(UserError, match='latent_grad'):
+    model_lib.from_config(wm)
+
+
+def test_symlog_inverts():
+  x = jnp.array([-1e6, -42.0, -1.0, 0.0, 1e-3, 3.5, 1e8])
+  np.testing.assert_allclose(networks.symexp(networks.symlog(x)), x, rtol=1e-5)
+
+
+def test_twohot_round_trip():
+  x = jnp.array([-2500.0, -3.25, -0.1, 0.0, 0.7, 12.0, 3e5])
+  weights = heads.twohot_encode(x, 255)
+  np.testing.assert_allclose(weights.sum(-1), 1.0, rtol=1e-6)
+  assert int((weights > 0).sum(-1).max()) <= 2
+  np.testing.assert_allclose(heads.twohot_decode(jnp.log(weights)), x, rtol=1e-3, atol=1e-5)
+
+
+def test_kl_balancing_matches_hand_computation():
+  # One categorical of 2 classes: post (0.5, 0.5), prior (0.25, 0.75).
+  # KL(post || prior) = 0.5 ln(0.5 / 0.25) + 0.5 ln(0.5 / 0.75) = 0.5 ln(4 / 3) = 0.1438410.
+  post = jnp.log(jnp.array([[0.5, 0.5]]))
+  prior = jnp.log(jnp.array([[0.25, 0.75]]))
+  kl = 0.5 * np.log(4 / 3)
+  loss, terms = losses.kl_balance(post, prior, free_nats=0.0, dyn_scale=0.5, rep_scale=0.1)
+  np.testing.assert_allclose(terms['dyn'], kl, rtol=1e-6)
+  np.testing.assert_allclose(loss, 0.6 * kl, rtol=1e-6)
+  # dyn trains only the prior, rep only the posterior.
+  grad_post, grad_prior = jax.grad(
+      lambda q, p: losses.kl_balance(q, p, 0.0, 1.0, 0.0)[0], argnums=(0, 1))(post, prior)
+  assert not np.any(grad_post) and np.any(grad_prior)
+  grad_post, grad_prior = jax.grad(
+      lambda q, p: losses.kl_balance(q, p, 0.0, 0.0, 1.0)[0], argnums=(0, 1))(post, prior)
+  assert np.any(grad_post) and not np.any(grad_prior)
+
+
+def test_free_bits_clamp_the_loss_and_stop_its_gradient():
+  post = jnp.log(jnp.array([[0.5, 0.5]]))
+  prior = jnp.log(jnp.array([[0.25, 0.75]]))
+  loss_fn = lambda q, p: losses.kl_balance(q, p, free_nats=1.0, dyn_scale=0.5, rep_scale=0.1)[0]
+  np.testing.assert_allclose(loss_fn(post, prior), 0.6 * 1.0, rtol=1e-6)
+  grads = jax.grad(loss_fn, argnums=(0, 1))(post, prior)
+  assert not any(np.any(g) for g in grads)
+  far = jnp.log(jnp.array([[0.01, 0.99]]))  # KL(post || far) = 0.5 ln(0.5/0.01) + ... > 1 nat.
+  assert float(loss_fn(post, far)) > 0.6
+
+
+@pytest.mark.parametrize('latent_grad', rssm.LATENT_GRADS)
+def test_latent_samples_are_one_hot_with_gradients(latent_grad):
+  logits = jax.random.normal(jax.random.PRNGKey(0), (4, 32, 32))
+  weights = jax.random.normal(jax.random.PRNGKey(1), (4, 32, 32))
+  sample = rssm.sample_latent(logits, jax.random.PRNGKey(2), latent_grad, 0.7)
+  np.testing.assert_allclose(sample.sum(-1), 1.0, rtol=1e-5)
+  assert set(np.unique(np.round(np.asarray(sample), 5))) <= {0.0, 1.0}
+  grad = jax.grad(lambda l: jnp.sum(
+      rssm.sample_latent(l, jax.random.PRNGKey(2), latent_grad, 0.7) * weights))(logits)
+  assert np.all(np.isfinite(grad)) and np.abs(grad).sum() > 0
+
+
+def test_gumbel_temperature_anneals_linearly_then_holds():
+  temp = lambda s: float(rssm.gumbel_temperature(s, 1.0, 0.5, 100))
+  assert temp(0) == 1.0 and temp(50) == pytest.approx(0.75) and temp(100) == temp(10**6) == 0.5
+
+
+def test_downsample_keeps_the_darkest_shade():
+  frame = np.zeros((1, 144, 160), np.uint8)
+  frame[0, 1, 3] = 3   # a 1-pixel dark dot survives...
+  frame[0, 10, 10:12] = 1
+  out = np.asarray(data.downsample(frame, (72, 80)))
+  assert out.shape == (1, 72, 80) and out[0, 0, 1] == 3 and out[0, 5, 5] == 1
+  assert out.sum() == 4
+
+
+def test_actions_are_shifted_into_the_next_step():
+  action = np.array([[5, 6, 7, 1]])
+  is_first = np.array([[True, False, True, False]])
+  np.testing.assert_array_equal(data.action_into(action, is_first), [[0, 5, 0, 7]])
