@@ -8,6 +8,7 @@ import pytest
 
 from dreamer_jax.envs import emulator as emulator_lib
 from dreamer_jax.envs import expert
+from dreamer_jax.envs import expert_battle
 from dreamer_jax.envs import expert_goals
 from dreamer_jax.envs import expert_nav
 from dreamer_jax.envs import ram_map as rm
@@ -65,6 +66,56 @@ def test_paths_respect_walls_npcs_and_badge_gates(world):
     if state[0] == prev[0]:  # A move within a map is one cell in the pressed direction.
       assert expert_nav.direction_to(prev[1], prev[2], state[1], state[2]) == action
     prev = state
+
+
+# Battle arithmetic.
+
+
+def test_wins_counts_speed_order_and_the_next_mon():
+  # Equal stats: worst-case hits are ours ((6 * 80 // 50 + 2) * 217 // 255 = 9) and theirs
+  # (11 * 255 // 255 = 11). Against 27 HP we land 3 hits before taking a third: 30 - 22 = 8 left.
+  mon = expert_battle.Fighter(level=10, hp=30, attack=20, defense=20, speed=20)
+  assert expert_battle.damage(10, 20, 20, expert_battle.ROLL_MIN) == 9
+  assert expert_battle.damage(10, 20, 20, expert_battle.ROLL_MAX) == 11
+  assert expert_battle.wins([mon], [mon._replace(hp=27)])
+  # A 4th hit is needed at 28 HP: their 3rd hit (33 > 30) comes first.
+  assert not expert_battle.wins([mon], [mon._replace(hp=28)])
+  # A faster enemy hits first: 27 HP is no longer enough.
+  assert not expert_battle.wins([mon], [mon._replace(hp=27, speed=21)])
+  # The next party mon finishes the job (the enemy keeps the HP it had).
+  assert expert_battle.wins([mon, mon], [mon._replace(hp=28)])
+  assert not expert_battle.wins([mon._replace(hp=0)], [mon._replace(hp=1)])
+
+
+def test_damage_formula_matches_the_rom(world):
+  """Every hit seen while the expert plays lies in the formula's roll range."""
+  emulator = emulator_lib.Emulator(ROM)
+  agent = expert.ScriptedExpert(world)
+  memory = emulator.memory
+  hits, prev = 0, None
+  try:
+    for _ in range(800):
+      emulator.step(agent.act(memory), render=False)
+      if memory[rm.IS_IN_BATTLE] not in (rm.BATTLE_WILD, rm.BATTLE_TRAINER):
+        prev = None
+        continue
+      now = (memory[expert_battle.ENEMY_SPECIES], memory[rm.ENEMY_MON_LEVEL],
+             memory[expert_battle.BATTLE_MON_INDEX], rm.read_u16(memory, rm.ENEMY_MON_HP),
+             rm.read_u16(memory, rm.BATTLE_MON_HP))
+      if prev is not None and prev[:3] == now[:3]:
+        ours = expert_battle.party_fighter(memory, now[2])
+        enemy = expert_battle.species_fighter(world.species_by_id(now[0]), now[1])
+        for before, after, hitter, target in ((prev[3], now[3], ours, enemy),
+                                              (prev[4], now[4], enemy, ours)):
+          if after < before:
+            low, high = (expert_battle.damage(hitter.level, hitter.attack, target.defense, roll)
+                         for roll in (expert_battle.ROLL_MIN, expert_battle.ROLL_MAX))
+            assert before - after <= high and (after == 0 or before - after >= low)
+            hits += 1
+      prev = now
+  finally:
+    emulator.close()
+  assert hits >= 20
 
 
 def _boot(steps=40):

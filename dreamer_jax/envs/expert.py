@@ -14,6 +14,7 @@ import numpy as np
 import tqdm
 
 from dreamer_jax.envs import emulator as emulator_lib
+from dreamer_jax.envs import expert_battle
 from dreamer_jax.envs import ram_map
 from dreamer_jax.envs import rom as rom_lib
 from dreamer_jax.envs import tinymon_world
@@ -57,15 +58,14 @@ class ScriptedExpert:
   Args:
     world: a `tinymon_world.World`.
     min_species: species to own before the expert stops catching on purpose.
-    level_margin: levels the lead needs above a gym leader's strongest mon before challenging it.
-    heal_fraction: the lead's HP fraction below which the expert goes to a nurse.
+    heal_fraction: the lead's HP fraction below which the expert goes to a nurse (and below which
+      the active mon runs from wild battles that catch nothing new).
   """
 
-  def __init__(self, world, min_species=10, level_margin=2, heal_fraction=0.4):
+  def __init__(self, world, min_species=10, heal_fraction=0.4):
     self.world = world
-    self.controller = GoalController(world)
+    self.controller = GoalController(world, run_fraction=heal_fraction)
     self.min_species = min_species
-    self.level_margin = level_margin
     self.heal_fraction = heal_fraction
     self._gyms = sorted(world.gyms, key=lambda g: g[2])
     self._trainers = {t.id: t for t in world.trainers}
@@ -120,19 +120,28 @@ class ScriptedExpert:
         return goal('catch')
       return goal('navigate', self._name(here[0]), here[1], here[2])
     leader = self._trainers[pending[0][1]]
-    if lead_level >= max(level for _, level in leader.party) + self.level_margin:
-      return goal('battle', self._name(leader.map_id), leader.x, leader.y)
-    trainer = self._nearest_trainer(memory, here, badges, reachable, lead_level)
-    if trainer is not None:
-      return goal('battle', self._name(trainer.map_id), trainer.x, trainer.y)
-    return self._grind_goal(memory, reachable, lead_level)
+    trainer = leader if self.beats(memory, leader, full_hp=True) else self._nearest_trainer(
+        memory, here, badges, reachable)
+    if trainer is None:
+      return self._grind_goal(memory, reachable, lead_level)
+    if not self.beats(memory, trainer):
+      return goal('heal')
+    return goal('battle', self._name(trainer.map_id), trainer.x, trainer.y)
 
-  def _nearest_trainer(self, memory, here, badges, reachable, lead_level):
-    """The nearest unbeaten, beatable ordinary trainer on a reachable map, or None."""
+  def beats(self, memory, trainer, full_hp=False):
+    """Whether the party (as it is, or healed) beats `trainer`'s party however the rolls fall."""
+    enemies = [expert_battle.species_fighter(self.world.species_by_id(s), level)
+               for s, level in trainer.party]
+    ours = [expert_battle.party_fighter(memory, slot, full=full_hp)
+            for slot in range(min(memory[ram_map.PARTY_COUNT], 6))]
+    return expert_battle.wins(ours, enemies)
+
+  def _nearest_trainer(self, memory, here, badges, reachable):
+    """The nearest unbeaten ordinary trainer on a reachable map that the healed lead beats."""
     stands = {}
     for t in self._trainers.values():
       if (t.badge_bit is None and t.map_id in reachable and not ram_map.event_flag(memory, t.id)
-          and max(level for _, level in t.party) <= lead_level):
+          and self.beats(memory, t, full_hp=True)):
         for stand in self.controller.nav.adjacent_stands(t.map_id, t.x, t.y, badges):
           stands.setdefault(stand, t)
     if not stands:

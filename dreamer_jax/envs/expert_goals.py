@@ -8,6 +8,7 @@ games/tinymon/DESIGN.md. The controller only reads RAM.
 """
 
 from dreamer_jax.envs import emulator
+from dreamer_jax.envs import expert_battle
 from dreamer_jax.envs import expert_nav
 from dreamer_jax.envs import ram_map
 
@@ -17,11 +18,9 @@ KINDS = ('navigate', 'battle', 'explore', 'heal', 'catch', 'talk')
 GAME_MODE = 0xD900
 BATTLE_CURSOR = 0xD901
 BATTLE_PHASE = 0xD902
-BALL_COUNT = 0xD905
-ENEMY_SPECIES = 0xD907
+BALL_COUNT = expert_battle.BALL_COUNT
 MODE_TITLE, MODE_OVERWORLD, MODE_TEXT, MODE_MENU, MODE_PARTY, MODE_BATTLE = range(6)
 PHASE_MESSAGE, PHASE_MENU = 1, 2
-FIGHT, BALL, RUN = range(3)
 
 _OPPOSITE = {emulator.DOWN: emulator.UP, emulator.UP: emulator.DOWN,
              emulator.LEFT: emulator.RIGHT, emulator.RIGHT: emulator.LEFT}
@@ -58,12 +57,15 @@ class GoalController:
   Args:
     world: a `tinymon_world.World`.
     grass_cost: path cost of a tall-grass step when only travelling (encounters cost steps).
+    run_fraction: the active mon's HP fraction below which wild battles are run from (unless a new
+      species is being caught); every wild battle is run from under a heal goal.
   """
 
-  def __init__(self, world, grass_cost=3):
+  def __init__(self, world, grass_cost=3, run_fraction=0.4):
     self.world = world
     self.nav = expert_nav.NavGraph(world)
     self.grass_cost = grass_cost
+    self.run_fraction = run_fraction
     self._map_ids = {m.name: m.id for m in world.maps}
     self._trainers = {(t.map_id, t.x, t.y): t for t in world.trainers}
     self._encounters = {m.id: [e[0] for e in m.encounters] for m in world.maps}
@@ -80,8 +82,6 @@ class GoalController:
     self._last = None           # (state, action) of the previous overworld move.
     self._same = 0
     self._engaged = False       # talk: a text box opened after our A; battle: a battle began.
-    self._fight_hp = None       # (enemy species, enemy HP) when FIGHT was chosen.
-    self._damage = {}           # enemy species -> HP our last attack took.
 
   # Goal bookkeeping.
 
@@ -310,36 +310,10 @@ class GoalController:
       return emulator.A
     if phase != PHASE_MENU:
       return emulator.NOOP
-    species = memory[ENEMY_SPECIES]
-    enemy_hp = ram_map.read_u16(memory, ram_map.ENEMY_MON_HP)
-    if self._fight_hp is not None and self._fight_hp[0] == species and enemy_hp < self._fight_hp[1]:
-      self._damage[species] = self._fight_hp[1] - enemy_hp
-    self._fight_hp = None
-    choice = self.battle_choice(memory, goal)
+    choice = expert_battle.menu_choice(memory, self.world, goal['kind'] == 'heal', self.run_fraction)
     cursor = memory[BATTLE_CURSOR]
     if cursor < choice:
       return emulator.DOWN
     if cursor > choice:
       return emulator.UP
-    if choice == FIGHT:
-      self._fight_hp = (species, enemy_hp)
     return emulator.A
-
-  def battle_choice(self, memory, goal):
-    """FIGHT, BALL or RUN for the battle menu now showing."""
-    if memory[ram_map.IS_IN_BATTLE] != ram_map.BATTLE_WILD:
-      return FIGHT
-    species = memory[ENEMY_SPECIES]
-    hp = ram_map.read_u16(memory, ram_map.ENEMY_MON_HP)
-    max_hp = max(1, ram_map.read_u16(memory, ram_map.ENEMY_MON_MAX_HP))
-    own_hp = ram_map.read_u16(memory, ram_map.BATTLE_MON_HP)
-    own_max = max(1, ram_map.read_u16(memory, ram_map.BATTLE_MON_MAX_HP))
-    if not owned(memory, species) and memory[BALL_COUNT] > 0:
-      # Weaken first (a ball's chance rises as HP falls) unless our next hit might faint it.
-      damage = self._damage.get(species, 0)
-      if hp * 2 <= max_hp or damage >= hp or own_hp * 4 < own_max:
-        return BALL
-      return FIGHT
-    if goal['kind'] == 'heal' or own_hp * 3 < own_max:
-      return RUN
-    return FIGHT
