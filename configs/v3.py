@@ -133,6 +133,8 @@ def get_config(arg=None):
     wm.cnn_depth, wm.mlp_units, wm.mlp_layers = 8, 64, 1
     wm.deter, wm.stoch, wm.classes = 64, 8, 8
     wm.batch_size, wm.sequence_length = 4, 16
+    wm.lr, wm.log_every, wm.checkpoint_every = 1e-3, 10, 100   # Tiny models learn fast.
+    wm.eval_context, wm.eval_horizon, wm.eval_sequences = 4, 12, 8
     config.replay.chunk_size = 32
   elif arg not in (None, ''):
     raise ValueError(f'unknown preset {arg!r} for configs/v3.py; expected "" or "small".')
