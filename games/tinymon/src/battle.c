@@ -46,7 +46,21 @@ static void pad_to(uint8_t n) {
   while (len++ < n) msg_chr(' ');
 }
 
-/* The name/level/HP rows of both mons, around the sprites. */
+/* An HP bar of BAR_TILES tiles at `dst`, filled in proportion to hp / max_hp. */
+#define BAR_TILES 6
+static void hp_bar(uint8_t *dst, const uint8_t *hp, const uint8_t *max_hp) {
+  char bar[BAR_TILES];
+  uint16_t max = get16(max_hp);
+  uint8_t px = max ? (uint8_t)(get16(hp) * (BAR_TILES * 8) / max) : 0, i;
+  if (!px && (hp[0] | hp[1])) px = 1;
+  for (i = 0; i < BAR_TILES; i++) {
+    bar[i] = (char)(TILE_BAR + (px >= 8 ? 8 : px));
+    px = px >= 8 ? (uint8_t)(px - 8) : 0;
+  }
+  queue_row(dst, bar, BAR_TILES);
+}
+
+/* The name/level/HP rows and HP bars of both mons, around the sprites. */
 static void status_rows(void) {
   msg_clear();
   msg_chr(' ');
@@ -61,6 +75,7 @@ static void status_rows(void) {
   hp_text(wEnemyMonHP, wEnemyMonMaxHP);
   pad_to(14);
   queue_row(BG_MAP + 2 * 32, msgbuf, 14);
+  hp_bar(BG_MAP + 3 * 32 + 4, wEnemyMonHP, wEnemyMonMaxHP);
   msg_clear();
   msg_str(species[active()->species].name);
   pad_to(10);
@@ -72,6 +87,7 @@ static void status_rows(void) {
   hp_text(wBattleMonHP, wBattleMonMaxHP);
   pad_to(13);
   queue_row(BG_MAP + 9 * 32 + 7, msgbuf, 13);
+  hp_bar(BG_MAP + 10 * 32 + 10, wBattleMonHP, wBattleMonMaxHP);
 }
 
 static void redraw(void) {

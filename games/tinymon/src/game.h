@@ -62,6 +62,7 @@ extern uint8_t wMapWidth, wMapHeight;
 #define TILE_BOX_BL 6
 #define TILE_BOX_B 7
 #define TILE_BOX_BR 8
+#define TILE_BAR 9 /* 9 tiles: 0..8 pixels of an HP bar filled. */
 #define TILE_PLAYER 0x60
 
 /* core.c: frames, input, randomness, VRAM, text. */

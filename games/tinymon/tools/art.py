@@ -150,7 +150,7 @@ def _tiles_from_rows(rows):
 
 
 def font_tiles():
-  """Tiles 0x00..0x5F: 0 blank, 1..7 box border pieces, 0x20..0x5F ASCII glyphs."""
+  """Tiles 0x00..0x5F: 0 blank, 1..8 box border pieces, 9..17 HP bar pieces, 0x20..0x5F glyphs."""
   blank = [[0] * 8 for _ in range(8)]
   tiles = [blank] * 0x60
   line = [0, 0, 0, 3, 3, 0, 0, 0]
@@ -164,6 +164,11 @@ def font_tiles():
   tiles[6] = [line] * 3 + [[0, 0, 0, 3, 3, 3, 3, 3]] * 2 + [[0] * 8] * 3
   tiles[7] = tiles[2]
   tiles[8] = [line] * 3 + [[3, 3, 3, 3, 3, 0, 0, 0]] * 2 + [[0] * 8] * 3
+  # 9..17: HP bar pieces with 0..8 pixel columns filled.
+  for k in range(9):
+    edge = [2] * 8
+    fill = [3] * k + [0] * (8 - k)
+    tiles[9 + k] = [[0] * 8, edge, fill, fill, fill, fill, edge, [0] * 8]
   for ch, art in _FONT.items():
     art = art.replace(' ', '.')
     glyph = [[0] * 8]
