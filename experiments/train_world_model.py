@@ -16,11 +16,13 @@ _CONFIG = config_flags.DEFINE_config_file('config', default='configs/v3.py', loc
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Checkpoints go here; resumed from.', required=True)
 _REPLAY = flags.DEFINE_string('replay', None, 'Replay directory to train on.', required=True)
 _STEPS = flags.DEFINE_integer('steps', None, 'Total updates; default config.world_model.train_steps.')
+_MINUTES = flags.DEFINE_float('minutes', None, 'Wall-clock budget; checkpoints and stops when spent.')
 
 
 def main(argv):
   del argv
-  _, metrics = train.train(_CONFIG.value, _WORKDIR.value, _REPLAY.value, steps=_STEPS.value)
+  _, metrics = train.train(_CONFIG.value, _WORKDIR.value, _REPLAY.value, steps=_STEPS.value,
+                            minutes=_MINUTES.value)
   print(' '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
 
 

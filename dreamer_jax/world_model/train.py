@@ -140,13 +140,14 @@ def abstract_like(state):
   return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
 
 
-def train(config, workdir, replay_dir, steps=None):
+def train(config, workdir, replay_dir, steps=None, minutes=None):
   """Trains the world model on a replay directory; resumes from `workdir`'s latest checkpoint.
 
   Args:
     config: the full config (reads `seed` and `world_model`). workdir: checkpoints go here.
     replay_dir: a directory of replay chunks (e.g. from experiments.collect_demos).
     steps: total updates to reach (default `world_model.train_steps`).
+    minutes: a wall-clock budget; when spent, the loop checkpoints and stops early.
 
   Returns:
     (train state, metrics of the last update as floats).
@@ -174,17 +175,22 @@ def train(config, workdir, replay_dir, steps=None):
   state = replicate(state, mesh)
   train_step = make_train_step(model, optimizer, wm, mesh)
   start = int(state['step'])
-  metrics, batch, last_log = {}, first, time.time()
+  metrics, batch, last_log, last_step = {}, first, time.time(), start
+  deadline = None if minutes is None else time.time() + 60 * minutes
   for i in tqdm.trange(start, steps, initial=start, total=steps, desc='world model'):
+    out_of_time = deadline is not None and time.time() > deadline
     state, metrics = train_step(state, shard_batch(batch, mesh))
     batch = sample()  # Overlaps with the asynchronously dispatched update.
-    if (i + 1) % wm.log_every == 0 or i + 1 == steps:
+    if (i + 1) % wm.log_every == 0 or i + 1 == steps or out_of_time:
       metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
       now = time.time()
-      logging.info('step %d  %.2fs/update  %s', i + 1, (now - last_log) / wm.log_every,
+      logging.info('step %d  %.2fs/update  %s', i + 1, (now - last_log) / (i + 1 - last_step),
                    '  '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
-      last_log = now
-    if (i + 1) % wm.checkpoint_every == 0 or i + 1 == steps:
+      last_log, last_step = now, i + 1
+    if (i + 1) % wm.checkpoint_every == 0 or i + 1 == steps or out_of_time:
       ckpt.save(i + 1, state, meta)
+    if out_of_time:
+      logging.info('time budget of %s minutes spent at step %d', minutes, i + 1)
+      break
   ckpt.close()
   return state, {k: float(v) for k, v in jax.device_get(metrics).items()}
