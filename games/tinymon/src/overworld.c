@@ -193,6 +193,19 @@ static void party_view(void) {
     msg_num(get16(mon->max_hp));
     put_text(WIN_MAP + (4 + 2 * i) * 32 + 3, msgbuf);
   }
+  msg_clear();
+  msg_str("BADGES ");
+  msg_num((wObtainedBadges & 1) + (wObtainedBadges >> 1 & 1) + (wObtainedBadges >> 2 & 1));
+  msg_str("  BALLS ");
+  msg_num(wBallCount);
+  put_text(WIN_MAP + 15 * 32 + 1, msgbuf);
+  msg_clear();
+  msg_str("MONEY $");
+  for (i = 0; i < 6; i++) {
+    uint8_t digit = (uint8_t)((i & 1) ? wPlayerMoney[i >> 1] & 0x0F : wPlayerMoney[i >> 1] >> 4);
+    if (digit || msgbuf[7] || i == 5) msg_chr((char)('0' + digit));
+  }
+  put_text(WIN_MAP + 16 * 32 + 1, msgbuf);
   WY = 0;
   LCDC &= (uint8_t)~LCDC_OBJ_ON;
   lcd_on();
