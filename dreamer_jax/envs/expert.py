@@ -62,7 +62,7 @@ class ScriptedExpert:
       the active mon runs from wild battles that catch nothing new).
   """
 
-  def __init__(self, world, min_species=10, heal_fraction=0.4):
+  def __init__(self, world, min_species=10, heal_fraction=0.25):
     self.world = world
     self.controller = GoalController(world, run_fraction=heal_fraction)
     self.min_species = min_species
@@ -103,16 +103,17 @@ class ScriptedExpert:
 
   def choose_goal(self, memory):
     """The goal_spec a competent player pursues now."""
-    if memory[ram_map.IS_IN_BATTLE]:
-      return goal('battle')
     here = position(memory)
     badges = memory[ram_map.OBTAINED_BADGES]
     mons = party(memory)
     if not mons:
       return goal('explore')
     _, lead_hp, lead_max, lead_level = mons[0]
+    # A hurt lead heals (and under a heal goal wild battles are run from, whoever is out).
     if lead_hp < self.heal_fraction * lead_max or memory[BALL_COUNT] == 0:
       return goal('heal')
+    if memory[ram_map.IS_IN_BATTLE]:
+      return goal('battle')
     reachable = self._reachable_maps(here, badges)
     pending = [g for g in self._gyms if not badges >> g[2] & 1]
     if not pending:
