@@ -155,6 +155,22 @@ def test_navigate_reaches_a_cell_on_another_map_through_a_warp(world):
     emulator.close()
 
 
+def test_a_goal_behind_a_closed_gate_is_not_walked_toward(world):
+  emulator, controller = _boot()
+  try:
+    start = expert_goals.position(emulator.memory)
+    spec = expert.goal('navigate', 'MOSS CITY')
+    for _ in range(5):
+      assert controller.act(emulator.memory, spec) == emulator_lib.NOOP
+      emulator.step(emulator_lib.NOOP, render=False)
+    assert expert_goals.position(emulator.memory) == start
+    assert not controller.done(emulator.memory, spec)
+    with pytest.raises(ValueError, match='not a tinymon map'):
+      controller.act(emulator.memory, expert.goal('navigate', 'PALLET TOWN'))
+  finally:
+    emulator.close()
+
+
 def test_talk_opens_and_closes_a_text_box(world):
   leaf = _map(world, 'LEAF TOWN')
   sign = next(n for n in leaf.npcs if n[2] == 'sign')

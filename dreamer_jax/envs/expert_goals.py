@@ -86,8 +86,11 @@ class GoalController:
   # Goal bookkeeping.
 
   def map_id(self, goal):
-    """The goal's map id, or None."""
+    """The goal's map id, or None; an unknown map name raises ValueError."""
     name = goal.get('map')
+    if name is not None and name not in self._map_ids:
+      raise ValueError(f'goal_spec map {name!r} is not a tinymon map; expected one of '
+                       f'{sorted(self._map_ids)}.')
     return None if name is None else self._map_ids[name]
 
   def _begin(self, memory, goal):
