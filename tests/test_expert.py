@@ -118,10 +118,10 @@ def test_damage_formula_matches_the_rom(world):
   assert hits >= 20
 
 
-def _boot(steps=40):
+def _boot(world, steps=40):
   """An emulator past the title screen (the controller presses START there)."""
   emulator = emulator_lib.Emulator(ROM)
-  controller = expert_goals.GoalController(tinymon_world.load_world())
+  controller = expert_goals.GoalController(world)
   spec = expert.goal('navigate')
   for _ in range(steps):
     if emulator.memory[expert_goals.GAME_MODE] == expert_goals.MODE_OVERWORLD:
@@ -144,7 +144,7 @@ def _play(emulator, controller, spec, max_steps, watch=None):
 
 
 def test_navigate_reaches_a_cell_on_another_map_through_a_warp(world):
-  emulator, controller = _boot()
+  emulator, controller = _boot(world)
   try:
     center = world.map_by_id(world.healing_spots[0][0])
     x, y = world.healing_spots[0][1], world.healing_spots[0][2] + 2
@@ -156,7 +156,7 @@ def test_navigate_reaches_a_cell_on_another_map_through_a_warp(world):
 
 
 def test_a_goal_behind_a_closed_gate_is_not_walked_toward(world):
-  emulator, controller = _boot()
+  emulator, controller = _boot(world)
   try:
     start = expert_goals.position(emulator.memory)
     spec = expert.goal('navigate', 'MOSS CITY')
@@ -174,7 +174,7 @@ def test_a_goal_behind_a_closed_gate_is_not_walked_toward(world):
 def test_talk_opens_and_closes_a_text_box(world):
   leaf = _map(world, 'LEAF TOWN')
   sign = next(n for n in leaf.npcs if n[2] == 'sign')
-  emulator, controller = _boot()
+  emulator, controller = _boot(world)
   seen = []
   try:
     spec = expert.goal('talk', leaf.name, sign[0], sign[1])
@@ -186,7 +186,7 @@ def test_talk_opens_and_closes_a_text_box(world):
 
 
 def test_heal_walks_to_a_nurse_and_restores_the_party(world):
-  emulator, controller = _boot()
+  emulator, controller = _boot(world)
   try:
     hp = rm.party_mon_address(0, rm.MON_HP)
     gb_testing.put_u16(emulator.memory, hp, 1)  # Set-up only: the expert itself never writes RAM.
@@ -200,7 +200,7 @@ def test_heal_walks_to_a_nurse_and_restores_the_party(world):
 
 
 def test_catch_goal_catches_a_new_species_on_route_1(world):
-  emulator, controller = _boot()
+  emulator, controller = _boot(world)
   try:
     before = emulator.memory[rm.PARTY_COUNT], expert_goals.species_owned(emulator.memory)
     _play(emulator, controller, expert.goal('catch', 'ROUTE 1'), max_steps=600)

@@ -21,6 +21,7 @@ BATTLE_PHASE = 0xD902
 BALL_COUNT = expert_battle.BALL_COUNT
 MODE_TITLE, MODE_OVERWORLD, MODE_TEXT, MODE_MENU, MODE_PARTY, MODE_BATTLE = range(6)
 PHASE_MESSAGE, PHASE_MENU = 1, 2
+NURSE_BALLS = 10            # A nurse refills balls to at least this many.
 
 _OPPOSITE = {emulator.DOWN: emulator.UP, emulator.UP: emulator.DOWN,
              emulator.LEFT: emulator.RIGHT, emulator.RIGHT: emulator.LEFT}
@@ -128,7 +129,7 @@ class GoalController:
     if kind == 'heal':
       mons = party(memory)
       return bool(mons) and all(hp == max_hp for _, hp, max_hp, _ in mons) and (
-          memory[BALL_COUNT] >= 10) and not memory[ram_map.IS_IN_BATTLE]
+          memory[BALL_COUNT] >= NURSE_BALLS) and not memory[ram_map.IS_IN_BATTLE]
     if kind == 'catch':
       return species_owned(memory) > self._start['species'] and (
           memory[GAME_MODE] == MODE_OVERWORLD and not memory[ram_map.IS_IN_BATTLE])
