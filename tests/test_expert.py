@@ -219,6 +219,13 @@ def test_expert_wins_from_power_on():
   assert result['steps'] <= 20000 and result['frames'] == 24 * result['steps']
 
 
+def test_same_seed_same_playthrough():
+  runs = [expert.run_expert(ROM, max_steps=400, seed=seed, progress=False) for seed in (3, 3)]
+  for run in runs:
+    del run['seconds']
+  assert runs[0] == runs[1]
+
+
 # Bad ROMs end in one sentence.
 
 
