@@ -54,11 +54,12 @@ def test_paths_respect_walls_npcs_and_badge_gates(world):
   route1 = _map(world, 'ROUTE 1')
   start = (world.start['map'], world.start['x'], world.start['y'])
   moss = _map(world, 'MOSS CITY').id
-  (gx, gy, need), = route1.gates
+  (gate,) = route1.gates
+  gx, gy, need = gate.x, gate.y, gate.badges_required
   assert nav.path(start, lambda s: s[0] == moss, badges=0) is None
   actions, states = nav.path(start, lambda s: s[0] == moss, badges=need)
   assert (route1.id, gx, gy) in states
-  npc_cells = {(m.id, n[0], n[1]) for m in world.maps for n in m.npcs if n[2] != 'guard'}
+  npc_cells = {(m.id, n.x, n.y) for m in world.maps for n in m.npcs if n.kind != 'guard'}
   prev = start
   for action, state in zip(actions, states):
     m = world.map_by_id(state[0])
@@ -173,11 +174,11 @@ def test_a_goal_behind_a_closed_gate_is_not_walked_toward(world):
 
 def test_talk_opens_and_closes_a_text_box(world):
   leaf = _map(world, 'LEAF TOWN')
-  sign = next(n for n in leaf.npcs if n[2] == 'sign')
+  sign = next(n for n in leaf.npcs if n.kind == 'sign')
   emulator, controller = _boot(world)
   seen = []
   try:
-    spec = expert.goal('talk', leaf.name, sign[0], sign[1])
+    spec = expert.goal('talk', leaf.name, sign.x, sign.y)
     _play(emulator, controller, spec, max_steps=60,
           watch=lambda m: seen.append(m[rm.FONT_LOADED] & 1))
     assert any(seen) and not emulator.memory[rm.FONT_LOADED] & 1

@@ -250,7 +250,7 @@ class GoalController:
     npcs = self.world.map_by_id(map_id).npcs
     if not npcs:
       return None
-    return min(((map_id, n[0], n[1]) for n in npcs),
+    return min(((map_id, n.x, n.y) for n in npcs),
                key=lambda s: abs(s[1] - here[1]) + abs(s[2] - here[2]) if map_id == here[0] else 0)
 
   def _talk_to(self, memory, here, badges, targets, press=True):

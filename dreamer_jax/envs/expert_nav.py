@@ -81,13 +81,13 @@ class NavGraph:
     self._gates = {}     # map_id -> {(x, y): badge mask needed}.
     self._grass = {}     # map_id -> grass cells.
     for m in world.maps:
-      gates = {(g[0], g[1]): g[2] for g in m.gates}
+      gates = {(g.x, g.y): g.badges_required for g in m.gates}
       blocked = {(x, y) for y in range(m.height) for x in range(m.width) if not m.walkable(x, y)}
-      blocked |= {(n[0], n[1]) for n in m.npcs if (n[0], n[1]) not in gates}
+      blocked |= {(n.x, n.y) for n in m.npcs if (n.x, n.y) not in gates}
       self._size[m.id] = (m.width, m.height)
       self._blocked[m.id] = blocked
       self._gates[m.id] = gates
-      self._warps[m.id] = {(w[0], w[1]): (w[2], w[3], w[4]) for w in m.warps}
+      self._warps[m.id] = {(w.x, w.y): (w.dest_map, w.dest_x, w.dest_y) for w in m.warps}
       self._grass[m.id] = {(x, y) for y in range(m.height) for x in range(m.width)
                            if m.is_grass(x, y) and (x, y) not in blocked}
 
