@@ -168,6 +168,19 @@ def test_a_goal_behind_a_closed_gate_is_not_walked_toward(world):
     assert not controller.done(emulator.memory, spec)
     with pytest.raises(ValueError, match='not a tinymon map'):
       controller.act(emulator.memory, expert.goal('navigate', 'PALLET TOWN'))
+    with pytest.raises(ValueError, match='unknown goal kind'):
+      controller.done(emulator.memory, expert.goal('dance'))
+  finally:
+    emulator.close()
+
+
+def test_explore_enters_a_map_not_visited_before(world):
+  emulator, controller = _boot(world)
+  try:
+    start_map = emulator.memory[rm.CUR_MAP]
+    _play(emulator, controller, expert.goal('explore'), max_steps=300)
+    assert emulator.memory[rm.CUR_MAP] != start_map
+    assert len(controller.visited) > 5
   finally:
     emulator.close()
 

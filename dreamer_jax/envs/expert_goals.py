@@ -97,6 +97,8 @@ class GoalController:
   def _begin(self, memory, goal):
     key = (goal['kind'], goal.get('map'), goal.get('x'), goal.get('y'))
     if key != self._goal_key:
+      if goal['kind'] not in KINDS:
+        raise ValueError(f'unknown goal kind {goal["kind"]!r}; expected one of {KINDS}.')
       self._goal_key = key
       if memory[GAME_MODE] != MODE_TITLE:
         self.visited.add(position(memory))
@@ -111,6 +113,8 @@ class GoalController:
     self._begin(memory, goal)
     kind, map_id = goal['kind'], self.map_id(goal)
     x, y = goal.get('x'), goal.get('y')
+    if memory[GAME_MODE] == MODE_TITLE:  # Before the game starts, RAM holds no position yet.
+      return False
     here = position(memory)
     if kind == 'navigate':
       if map_id is not None and x is not None and y is not None and not self.nav.enterable(
@@ -133,11 +137,10 @@ class GoalController:
     if kind == 'catch':
       return species_owned(memory) > self._start['species'] and (
           memory[GAME_MODE] == MODE_OVERWORLD and not memory[ram_map.IS_IN_BATTLE])
-    if kind == 'explore':
-      if map_id is None:
-        return bool(self._visited_maps() - self._start['maps'])
-      return self._unvisited_target(memory, map_id) is None
-    raise ValueError(f'unknown goal kind {kind!r}; expected one of {KINDS}.')
+    # explore
+    if map_id is None:
+      return bool(self._visited_maps() - self._start['maps'])
+    return self._unvisited_target(memory, map_id) is None
 
   def _trainer(self, map_id, x, y):
     if map_id is None or x is None or y is None:
@@ -219,12 +222,11 @@ class GoalController:
       if map_id is None:
         map_id = self._catch_map(memory, here, badges)
       return self._wander_grass(memory, here, badges, map_id)
-    if kind == 'explore':
-      target = self._unvisited_target(memory, map_id, here)
-      if target is None:
-        return emulator.NOOP
-      return self._go(here, badges, ('explore', target), lambda s: s == target)
-    raise ValueError(f'unknown goal kind {kind!r}; expected one of {KINDS}.')
+    # explore
+    target = self._unvisited_target(memory, map_id, here)
+    if target is None:
+      return emulator.NOOP
+    return self._go(here, badges, ('explore', target), lambda s: s == target)
 
   def _go(self, here, badges, key, is_goal, grass_cost=None):
     """The next step on a cached shortest path to a state with `is_goal`; NOOP at one or if none."""
