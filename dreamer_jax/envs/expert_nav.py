@@ -74,7 +74,6 @@ class NavGraph:
   """
 
   def __init__(self, world):
-    self.world = world
     self._size = {}
     self._blocked = {}   # map_id -> cells never enterable (terrain, NPCs other than gate guards).
     self._warps = {}     # map_id -> {(x, y): (dest_map, dest_x, dest_y)}.
@@ -104,12 +103,6 @@ class NavGraph:
 
   def is_warp(self, map_id, x, y):
     return (x, y) in self._warps[map_id]
-
-  def standable_cells(self, map_id, badges):
-    """Every enterable, non-warp cell of a map."""
-    width, height = self._size[map_id]
-    return [(x, y) for y in range(height) for x in range(width)
-            if self.enterable(map_id, x, y, badges) and (x, y) not in self._warps[map_id]]
 
   def neighbours(self, badges, grass_cost=1, avoid=frozenset()):
     """A `neighbours` function for `shortest_path`.
