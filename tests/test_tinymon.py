@@ -4,11 +4,14 @@ Situations are reached by playing (walking, talking, pressing A); where a test n
 or a weak target it writes those RAM bytes, and the behaviour under test is the game's own.
 """
 
+import importlib.util
 import json
+import os
 
 import pytest
 
 from dreamer_jax.envs import ram_map as R
+from dreamer_jax.envs import rom as rom_lib
 from dreamer_jax.envs import tinymon_world
 from dreamer_jax.envs.emulator import A, DOWN, LEFT, NOOP, RIGHT, START, UP, B, Emulator
 from dreamer_jax.errors import UserError
@@ -274,3 +277,11 @@ def test_world_tables(world):
   gated = [(m.id, g.badges_required) for m in world.maps for g in m.gates]
   assert gated == [(1, 1), (3, 2)]
   assert any(m.is_grass(x, y) for m in world.maps for y in range(m.height) for x in range(m.width))
+
+
+def test_build_checker_guards_every_mirrored_range():
+  path = os.path.join(rom_lib.REPO_ROOT, 'games', 'tinymon', 'tools', 'check_map.py')
+  spec = importlib.util.spec_from_file_location('check_map', path)
+  check_map = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(check_map)
+  assert sorted(check_map.MIRRORED_RANGES) == sorted(R.MIRRORED_RANGES)
