@@ -8,9 +8,9 @@ for human demonstrations in behaviour cloning and is the reference in evaluation
 """
 
 import os
+import random
 import time
 
-import numpy as np
 import tqdm
 
 from dreamer_jax.envs import emulator as emulator_lib
@@ -19,7 +19,9 @@ from dreamer_jax.envs import ram_map
 from dreamer_jax.envs import rom as rom_lib
 from dreamer_jax.envs import tinymon_world
 from dreamer_jax.envs.expert_goals import BALL_COUNT
+from dreamer_jax.envs.expert_goals import GAME_MODE
 from dreamer_jax.envs.expert_goals import GoalController
+from dreamer_jax.envs.expert_goals import MODE_OVERWORLD
 from dreamer_jax.envs.expert_goals import party
 from dreamer_jax.envs.expert_goals import position
 from dreamer_jax.envs.expert_goals import species_owned
@@ -60,9 +62,15 @@ class ScriptedExpert:
     min_species: species to own before the expert stops catching on purpose.
     heal_fraction: the lead's HP fraction below which the expert goes to a nurse (and below which
       the active mon runs from wild battles that catch nothing new).
+    seed: None plays the same way every time; an int makes the expert wait one step now and then
+      (1 in `1 / pause_rate`), which shifts tinymon's frame-counter RNG, so each seed gives another
+      playthrough (different encounters and fights), e.g. for varied demonstrations.
+    pause_rate: how often a seeded expert waits a step in the idle overworld.
   """
 
-  def __init__(self, world, min_species=10, heal_fraction=0.25):
+  def __init__(self, world, min_species=10, heal_fraction=0.25, seed=None, pause_rate=0.02):
+    self._rng = None if seed is None else random.Random(seed)
+    self.pause_rate = pause_rate
     self.world = world
     self.controller = GoalController(world, run_fraction=heal_fraction)
     self.min_species = min_species
@@ -80,6 +88,9 @@ class ScriptedExpert:
         self.controller.done(memory, self.current_goal)):
       self._signature = signature
       self.current_goal = self.choose_goal(memory)
+    if (self._rng is not None and memory[GAME_MODE] == MODE_OVERWORLD
+        and not memory[ram_map.WALK_COUNTER] and self._rng.random() < self.pause_rate):
+      return emulator_lib.NOOP
     return self.controller.act(memory, self.current_goal)
 
   def _progress_signature(self, memory):
@@ -182,8 +193,8 @@ def run_expert(rom_path=rom_lib.TINYMON_ROM, max_steps=20000, seed=0, progress=T
   Args:
     rom_path: the tinymon ROM (a missing, truncated or foreign file raises `UserError`).
     max_steps: agent steps (24 frames each) at most.
-    seed: picks how many idle steps pass on the title screen, which shifts the game's frame-counter
-      RNG and so gives a different (still deterministic) playthrough.
+    seed: the expert's seed (see `ScriptedExpert`): each seed is another, still deterministic,
+      playthrough.
     progress: show a tqdm bar.
 
   Returns:
@@ -192,16 +203,14 @@ def run_expert(rom_path=rom_lib.TINYMON_ROM, max_steps=20000, seed=0, progress=T
   check_tinymon_rom(rom_path)
   world = tinymon_world.load_world()
   emulator = emulator_lib.Emulator(rom_path)
-  expert = ScriptedExpert(world)
-  idle = int(np.random.default_rng(seed).integers(0, 32))
+  expert = ScriptedExpert(world, seed=seed)
   memory = emulator.memory
   start = time.perf_counter()
   steps = 0
   bar = tqdm.tqdm(total=max_steps, disable=not progress, desc='expert', mininterval=1.0)
   try:
     while steps < max_steps and not expert.won(memory):
-      action = emulator_lib.NOOP if steps < idle else expert.act(memory)
-      emulator.step(action, render=False)
+      emulator.step(expert.act(memory), render=False)
       steps += 1
       if steps % 250 == 0:
         bar.update(250)
