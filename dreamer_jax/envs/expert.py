@@ -62,10 +62,10 @@ class ScriptedExpert:
     min_species: species to own before the expert stops catching on purpose.
     heal_fraction: the lead's HP fraction below which the expert goes to a nurse (and below which
       the active mon runs from wild battles that catch nothing new).
-    seed: None plays the same way every time; an int makes the expert wait one step now and then
-      (1 in `1 / pause_rate`), which shifts tinymon's frame-counter RNG, so each seed gives another
-      playthrough (different encounters and fights), e.g. for varied demonstrations.
-    pause_rate: how often a seeded expert waits a step in the idle overworld.
+    seed: None plays the same way every time; an int makes the expert wait a step now and then,
+      which shifts tinymon's frame-counter RNG, so each seed gives another deterministic
+      playthrough (other encounters and fights), e.g. for varied demonstrations.
+    pause_rate: the chance that a seeded expert waits instead of acting in the idle overworld.
   """
 
   def __init__(self, world, min_species=10, heal_fraction=0.25, seed=None, pause_rate=0.02):
