@@ -101,6 +101,7 @@ class ScriptedExpert:
             tuple(ram_map.event_flag(memory, t) for t in self._trainers))
 
   def won(self, memory):
+    """Every gym badge held and at least `min_species` species owned."""
     badges = memory[ram_map.OBTAINED_BADGES]
     return all(badges >> g[2] & 1 for g in self._gyms) and species_owned(memory) >= self.min_species
 
