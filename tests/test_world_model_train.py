@@ -62,9 +62,11 @@ def test_sharded_step_matches_single_device(compiled):
   sharded_state, sharded = step(train.replicate(make(), mesh), sharded_batch)
   for key in ('loss', 'image_loss', 'kl_dyn', 'ram_probe_loss', 'grad_norm'):
     np.testing.assert_allclose(float(sharded[key]), float(single[key]), rtol=2e-4, err_msg=key)
+  # Adam moves each parameter by ~lr; float reassociation in the all-reduce may shift a step whose
+  # gradient is near zero by a little, never by a sizeable part of a step.
   for a, b in zip(jax.tree_util.tree_leaves(single_state['params']),
                   jax.tree_util.tree_leaves(sharded_state['params'])):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=0.1 * wm.lr)
 
 
 def test_batch_not_divisible_by_devices_is_a_user_error():
