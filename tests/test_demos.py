@@ -98,3 +98,11 @@ def test_expert_demos_replay_exactly_in_a_fresh_env(tmp_path):
     np.testing.assert_array_equal(obs['ram'], episode['ram'][t + 1])
     assert reward == episode['reward'][t + 1]
   env.close()
+
+
+def test_expert_episodes_are_different_playthroughs(tmp_path):
+  # Behaviour cloning needs varied demonstrations: episode i plays with expert seed `seed + i`.
+  demos.record('expert', 2, tmp_path, max_steps=300, progress=False)
+  first, second = replay_lib.Replay(tmp_path).episodes()
+  assert len(first['action']) == len(second['action']) == 301
+  assert (first['action'] != second['action']).any()

@@ -124,9 +124,13 @@ class _RandomPlayer(_Player):
 
 
 class _ExpertPlayer(_Player):
-  """tinymon's scripted expert, fresh each episode; an episode ends when the expert has won."""
+  """tinymon's scripted expert, fresh each episode; an episode ends when the expert has won.
 
-  def __init__(self, env):
+  Episode i plays with expert seed `seed + i`: another deterministic playthrough each episode, so
+  the demonstrations vary.
+  """
+
+  def __init__(self, env, seed):
     if env.game.name != 'tinymon':
       raise UserError(f'--policy expert plays tinymon only, but the ROM is {env.game.name}; use '
                       '--policy human to record this game.')
@@ -136,11 +140,13 @@ class _ExpertPlayer(_Player):
     except ImportError as e:
       raise UserError(f'the scripted expert is not available in this checkout ({e}); use --policy '
                       'random or human.') from None
-    self._env, self._make = env, lambda: expert.ScriptedExpert(tinymon_world.load_world())
+    self._env, self._world, self._seed = env, tinymon_world.load_world(), seed
+    self._expert_class = expert.ScriptedExpert
     self._expert = None
 
   def begin_episode(self):
-    self._expert = self._make()
+    self._expert = self._expert_class(self._world, seed=self._seed)
+    self._seed += 1
 
   def play(self, obs):
     del obs
@@ -185,7 +191,7 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
     out: the replay directory (created, or appended to).
     env_config, reward_config: `config.env` and `config.reward` (None: GameBoyEnv's defaults).
     max_steps: steps per episode (truncation); None keeps the env's max_episode_steps.
-    seed: the random policy's seed.
+    seed: the random policy's seed; the expert's first episode seed (then seed + 1, ...).
     chunk_size: steps per replay chunk.
     progress: show a tqdm bar over steps.
 
@@ -205,7 +211,7 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
   if policy == 'human':
     player = _HumanPlayer(env)
   elif policy == 'expert':
-    player = _ExpertPlayer(env)
+    player = _ExpertPlayer(env, seed)
   else:
     player = _RandomPlayer(env, seed)
   steps_before, finished = len(replay), 0
