@@ -100,6 +100,14 @@ def check(world):
   for i, t in enumerate(world['trainers']):
     if t['id'] != i or not 1 <= len(t['party']) <= 6 or len(t['name']) > NAME_MAX:
       fail(f'trainer {t["name"]} must have id {i}, 1..6 mons and a name of at most {NAME_MAX} letters')
+  placed = [n['trainer'] for m in maps for n in m['npcs'] if n['kind'] in ('trainer', 'leader')]
+  if sorted(placed) != list(range(len(world['trainers']))):
+    fail(f'trainer NPCs {sorted(placed)} must place every trainer id exactly once')
+  for m in maps:
+    for n in m['npcs']:
+      if (n['kind'] == 'leader') != (world['trainers'][n.get('trainer', 0)]['badge'] is not None
+                                     if n['kind'] in ('trainer', 'leader') else False):
+        fail(f'{n["kind"]} at ({n["x"]},{n["y"]}) in {m["name"]}: leaders, and only they, give badges')
 
 
 def generate(world):
