@@ -105,8 +105,10 @@ def check(world):
     fail(f'trainer NPCs {sorted(placed)} must place every trainer id exactly once')
   for m in maps:
     for n in m['npcs']:
-      if (n['kind'] == 'leader') != (world['trainers'][n.get('trainer', 0)]['badge'] is not None
-                                     if n['kind'] in ('trainer', 'leader') else False):
+      if n['kind'] not in ('trainer', 'leader'):
+        continue
+      gives_badge = world['trainers'][n['trainer']]['badge'] is not None
+      if gives_badge != (n['kind'] == 'leader'):
         fail(f'{n["kind"]} at ({n["x"]},{n["y"]}) in {m["name"]}: leaders, and only they, give badges')
 
 
