@@ -4,8 +4,6 @@ import functools
 import os
 import pickle
 import signal
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -14,7 +12,6 @@ from dreamer_jax.envs import collector as collector_lib
 from dreamer_jax.envs import replay as replay_lib
 from dreamer_jax.errors import UserError
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class FakeEnv:
@@ -126,25 +123,8 @@ def learner_main(directory):
 
 
 def test_sigkilled_learner_loses_no_reported_chunk(tmp_path):
-  from tests.test_replay import digest  # pylint: disable=g-import-not-at-top
-  proc = subprocess.Popen(
-      [sys.executable, '-c',
-       f'from tests.test_collector import learner_main; learner_main({str(tmp_path)!r})'],
-      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-  reported = {}
-  try:
-    while len(reported) < 30:
-      line = proc.stdout.readline()
-      assert line, 'the learner process ended early'
-      _, index, chunk_digest = line.split()
-      reported[int(index)] = chunk_digest
-  finally:
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    proc.stdout.close()
-  reopened = replay_lib.Replay(tmp_path, chunk_size=4)
-  for index, chunk_digest in reported.items():
-    assert digest(reopened.chunk(index)) == chunk_digest
+  from tests.test_replay import assert_sigkill_loses_no_reported_chunk  # pylint: disable=g-import-not-at-top
+  assert_sigkill_loses_no_reported_chunk(tmp_path, 'tests.test_collector', 'learner_main', 30, 4)
 
 
 def test_frames_match_a_direct_env(tmp_path):

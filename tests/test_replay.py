@@ -151,25 +151,30 @@ def writer_main(directory):
       print('written', index, digest(replay.chunk(index)), flush=True)
 
 
-def test_sigkill_mid_write_loses_no_reported_chunk(tmp_path):
+def assert_sigkill_loses_no_reported_chunk(directory, module, function, count, chunk_size):
+  """Runs `module.function(directory)` in a child that prints 'written INDEX DIGEST' per chunk it
+  reports, SIGKILLs it after `count` reports, then checks each reported chunk reopens unchanged."""
   proc = subprocess.Popen(
-      [sys.executable, '-c',
-       f'from tests.test_replay import writer_main; writer_main({str(tmp_path)!r})'],
-      cwd=REPO, stdout=subprocess.PIPE, text=True)
+      [sys.executable, '-c', f'from {module} import {function}; {function}({str(directory)!r})'],
+      cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
   reported = {}
   try:
-    while len(reported) < 40:
+    while len(reported) < count:
       line = proc.stdout.readline()
-      assert line, 'the writer process ended early'
+      assert line, f'{function} ended early'
       _, index, chunk_digest = line.split()
       reported[int(index)] = chunk_digest
   finally:
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     proc.stdout.close()
-  reopened = replay_lib.Replay(tmp_path, chunk_size=8)
+  reopened = replay_lib.Replay(directory, chunk_size=chunk_size)
   for index, chunk_digest in reported.items():
     assert digest(reopened.chunk(index)) == chunk_digest
+
+
+def test_sigkill_mid_write_loses_no_reported_chunk(tmp_path):
+  assert_sigkill_loses_no_reported_chunk(tmp_path, 'tests.test_replay', 'writer_main', 40, 8)
 
 
 def test_steps_of_another_layout_are_refused_in_one_sentence(tmp_path):
