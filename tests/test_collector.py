@@ -13,7 +13,6 @@ from dreamer_jax.envs import replay as replay_lib
 from dreamer_jax.errors import UserError
 
 
-
 class FakeEnv:
   """A deterministic env with GameBoyEnv's interface: the observation encodes the action history.
 
