@@ -11,6 +11,7 @@ from dreamer_jax.envs import emulator
 from dreamer_jax.envs import expert_battle
 from dreamer_jax.envs import expert_nav
 from dreamer_jax.envs import ram_map
+from dreamer_jax.envs import state
 
 KINDS = ('navigate', 'battle', 'explore', 'heal', 'catch', 'talk')
 
@@ -31,13 +32,8 @@ _STUCK_LIMIT = 4
 
 def party(memory):
   """[(species, hp, max_hp, level)] for the occupied party slots."""
-  out = []
-  for slot in range(min(memory[ram_map.PARTY_COUNT], 6)):
-    out.append((memory[ram_map.party_mon_address(slot, ram_map.MON_SPECIES)],
-                ram_map.read_u16(memory, ram_map.party_mon_address(slot, ram_map.MON_HP)),
-                ram_map.read_u16(memory, ram_map.party_mon_address(slot, ram_map.MON_MAX_HP)),
-                memory[ram_map.party_mon_address(slot, ram_map.MON_LEVEL)]))
-  return out
+  mons = (state.read_mon(memory, slot) for slot in range(state.party_count(memory)))
+  return [(m.species, m.hp, m.max_hp, m.level) for m in mons]
 
 
 def owned(memory, species):
