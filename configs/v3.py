@@ -72,7 +72,8 @@ def _world_model():
       kl_rep=0.1,
       free_nats=1.0,
       loss_scales=ml_collections.ConfigDict(dict(
-          image=1.0, reward=1.0, cont=1.0, ram_probe=1.0)),
+          image=1.0, reward=1.0, cont=1.0, ram_probe=1.0,
+          prior_probe=1.0)),            # Probes on one-step prior states (0 turns it off).
       lr=1e-4,
       eps=1e-8,
       grad_clip=1000.0,
@@ -85,6 +86,7 @@ def _world_model():
       eval_context=8,           # Observed steps before the open-loop rollout...
       eval_horizon=50,          # ...of this many imagined steps (the drift metric).
       eval_sequences=64,
+      eval_latent='mode',       # Headline rollout: 'mode' (most likely latent) or 'sample'.
   ))
 
 

@@ -106,3 +106,23 @@ def test_expert_episodes_are_different_playthroughs(tmp_path):
   first, second = replay_lib.Replay(tmp_path).episodes()
   assert len(first['action']) == len(second['action']) == 301
   assert (first['action'] != second['action']).any()
+
+
+def test_explore_is_the_expert_with_random_actions(tmp_path):
+  # The world model needs coverage beyond the expert's routes: 'explore' replaces a share of the
+  # expert's actions with random ones; with epsilon 0 it is exactly the expert.
+  for name, policy, epsilon in (('expert', 'expert', 0.25), ('eps0', 'explore', 0.0),
+                                ('eps5', 'explore', 0.5)):
+    demos.record(policy, 1, tmp_path / name, max_steps=200, progress=False, epsilon=epsilon)
+  read = lambda name: next(replay_lib.Replay(tmp_path / name).episodes())['action']
+  expert, eps0, eps5 = read('expert'), read('eps0'), read('eps5')
+  np.testing.assert_array_equal(expert, eps0)
+  assert len(eps5) == 201 and (eps5 != expert).mean() > 0.2
+
+
+def test_explore_epsilon_must_be_a_probability(tmp_path):
+  result = subprocess.run(
+      [sys.executable, '-m', 'experiments.collect_demos', '--policy', 'explore', '--epsilon', '1.5',
+       '--out', str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+  assert result.returncode == 2 and 'Traceback' not in result.stderr
+  assert result.stderr.strip() == 'error: --epsilon is 1.5; expected a probability in [0, 1].'

@@ -36,6 +36,7 @@ def test_drift_metrics_by_hand():
   assert m['drift'] == 3.0                    # |2 - 3| + |0 - 2| on the one same-map window.
   assert m['drift_curve'] == [0.0, 3.0]
   assert m['hold_still_drift'] == 4.0         # |1 - 3| + |0 - 2|.
+  assert m['hold_still_curve'] == [0.0, 4.0]
   assert m['map_mismatch_rate'] == 0.0 and m['map_mismatch_rate_all'] == 0.5
 
 
@@ -52,6 +53,9 @@ def test_train_resume_and_evaluate_end_to_end(tmp_path):
   assert result['step'] == 3 and result['horizon'] == wm.eval_horizon
   assert len(result['drift_curve']) == wm.eval_horizon
   assert 0 <= result['drift'] and 0 <= result['map_mismatch_rate'] <= 1
+  # The headline follows the prior's most likely latent; the sampled rollout is reported beside it.
+  assert result['latent'] == 'mode' and result['drift_sample'] >= 0
+  assert 0 <= result['map_mismatch_rate_sample'] <= 1
   assert result['params'] > 0 and result['checkpoint_bytes'] > 4 * result['params']
   assert os.path.getsize(result['picture']) > 1000
 

@@ -148,3 +148,41 @@ def test_actions_are_shifted_into_the_next_step():
   action = np.array([[5, 6, 7, 1]])
   is_first = np.array([[True, False, True, False]])
   np.testing.assert_array_equal(data.action_into(action, is_first), [[0, 5, 0, 7]])
+
+
+def test_mode_imagination_is_the_prior_s_best_guess(small):
+  _, model, params = small
+  carry = model_lib.initial_carry(model, 2)
+  action = jnp.array([[1, 2, 3], [0, 4, 5]], jnp.int32)
+  run = lambda seed, mode: model_lib.imagine(model, params, carry, action,
+                                             jax.random.PRNGKey(seed), mode=mode)
+  (_, a, prior), (_, b, _) = run(0, True), run(1, True)
+  np.testing.assert_array_equal(a['stoch'], b['stoch'])     # No sampling: the key does not matter.
+  np.testing.assert_array_equal(a['stoch'], jax.nn.one_hot(jnp.argmax(prior, -1), model.classes))
+  sampled = [run(seed, False)[1]['stoch'] for seed in (0, 1)]
+  assert np.any(sampled[0] != sampled[1])
+
+
+def test_prior_probe_loss_skips_episode_starts_and_trains_the_prior(small):
+  wm, model, params = small
+  batch = jax.tree_util.tree_map(jnp.asarray, data.prepare_batch(
+      data.synthetic_batch(np.random.default_rng(0), 2, 6, ram_size=RAM)))
+  hp = lambda scale: dict(kl_dyn=0.5, kl_rep=0.1, free_nats=1.0,
+                          scales=dict(image=1.0, reward=1.0, cont=1.0, ram_probe=1.0,
+                                      prior_probe=scale))
+  key = jax.random.PRNGKey(3)
+  _, (metrics, states) = losses.loss_fn(model, params, batch, key, 1.0, hp(1.0))
+  assert float(metrics['prior_probe_loss']) > 0
+  _, (off, _) = losses.loss_fn(model, params, batch, key, 1.0, hp(0.0))
+  assert 'prior_probe_loss' not in off
+  carry = model_lib.initial_carry(model, 2)
+  embed = model.apply(params, data.downsample(batch['frame'], wm.image_size).reshape(12, 72, 80),
+                      batch['ram'].reshape(12, RAM), method=model_lib.WorldModel.encode)
+  _, states, _, prior = model_lib.observe(model, params, embed.reshape(2, 6, -1), batch['action'],
+                                          batch['is_first'], carry, key)
+  per_step = losses.prior_probe_loss(model, params, states, prior, batch, key, 1.0).reshape(2, 6)
+  assert np.all(per_step[:, 0] == 0) and np.all(per_step[:, 1:] > 0)
+  grads = jax.grad(lambda p: losses.loss_fn(model, p, batch, key, 1.0, hp(1.0))[0])(params)
+  grads_off = jax.grad(lambda p: losses.loss_fn(model, p, batch, key, 1.0, hp(0.0))[0])(params)
+  prior_out = lambda g: g['params']['rssm']['prior_out']['kernel']
+  assert not np.allclose(prior_out(grads), prior_out(grads_off))

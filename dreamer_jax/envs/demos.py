@@ -23,7 +23,7 @@ from dreamer_jax.envs import gb_env
 from dreamer_jax.envs import replay as replay_lib
 from dreamer_jax.errors import UserError
 
-POLICIES = ('expert', 'human', 'random')
+POLICIES = ('expert', 'explore', 'human', 'random')
 _JOYPAD = 0xFF00          # P1: write 0x20 to read the directions, 0x10 for the buttons (0 = held).
 _SELECT_DIRECTIONS, _SELECT_BUTTONS = 0x20, 0x10
 
@@ -127,10 +127,13 @@ class _ExpertPlayer(_Player):
   """tinymon's scripted expert, fresh each episode; an episode ends when the expert has won.
 
   Episode i plays with expert seed `seed + i`: another deterministic playthrough each episode, so
-  the demonstrations vary.
+  the demonstrations vary. With `epsilon` > 0 ('explore'), each step's action is replaced by a
+  uniform random one with that probability: the expert still makes progress through the whole game
+  (it re-reads the RAM every step), while the random steps bump into walls, open menus and wander
+  off its paths, which is the coverage a world model needs beyond the expert's own routes.
   """
 
-  def __init__(self, env, seed):
+  def __init__(self, env, seed, epsilon=0.0):
     if env.game.name != 'tinymon':
       raise UserError(f'--policy expert plays tinymon only, but the ROM is {env.game.name}; use '
                       '--policy human to record this game.')
@@ -143,6 +146,7 @@ class _ExpertPlayer(_Player):
     self._env, self._world, self._seed = env, tinymon_world.load_world(), seed
     self._expert_class = expert.ScriptedExpert
     self._expert = None
+    self._epsilon, self._rng = epsilon, np.random.default_rng(seed)
 
   def begin_episode(self):
     self._expert = self._expert_class(self._world, seed=self._seed)
@@ -151,6 +155,8 @@ class _ExpertPlayer(_Player):
   def play(self, obs):
     del obs
     action = self._expert.act(self._env.emulator.memory)
+    if self._epsilon and self._rng.random() < self._epsilon:
+      action = int(self._rng.integers(self._env.action_space.n))
     return action, self._env.step(action)
 
   def episode_over(self):
@@ -182,11 +188,11 @@ def _step_record(obs, reward, terms, is_first, terminated, truncated):
 
 
 def record(policy, episodes, out, env_config=None, reward_config=None, max_steps=None, seed=0,
-           chunk_size=256, progress=True):
+           chunk_size=256, progress=True, epsilon=0.25):
   """Plays `episodes` episodes with `policy` and appends them to the replay in `out`.
 
   Args:
-    policy: 'expert', 'human' or 'random'.
+    policy: 'expert', 'explore' (the expert with random actions), 'human' or 'random'.
     episodes: how many episodes.
     out: the replay directory (created, or appended to).
     env_config, reward_config: `config.env` and `config.reward` (None: GameBoyEnv's defaults).
@@ -194,12 +200,15 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
     seed: the random policy's seed; the expert's first episode seed (then seed + 1, ...).
     chunk_size: steps per replay chunk.
     progress: show a tqdm bar over steps.
+    epsilon: 'explore' only: the chance that a step's action is uniform random instead.
 
   Returns:
     dict: episodes (finished), steps (written), directory.
   """
   if policy not in POLICIES:
     raise UserError(f'--policy {policy!r} is not one of {", ".join(POLICIES)}.')
+  if not 0.0 <= epsilon <= 1.0:
+    raise UserError(f'--epsilon is {epsilon}; expected a probability in [0, 1].')
   if episodes < 1 or (max_steps is not None and max_steps < 1):
     raise UserError(f'--episodes ({episodes}) and --max_steps ({max_steps}) must be positive.')
   overrides = {} if max_steps is None else {'max_episode_steps': max_steps}
@@ -210,8 +219,8 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
   replay = replay_lib.Replay(out, chunk_size=chunk_size)
   if policy == 'human':
     player = _HumanPlayer(env)
-  elif policy == 'expert':
-    player = _ExpertPlayer(env, seed)
+  elif policy in ('expert', 'explore'):
+    player = _ExpertPlayer(env, seed, epsilon if policy == 'explore' else 0.0)
   else:
     player = _RandomPlayer(env, seed)
   steps_before, finished = len(replay), 0

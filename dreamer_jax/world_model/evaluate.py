@@ -26,13 +26,17 @@ from dreamer_jax.world_model.rssm import feature
 _RGB = np.array([[(c >> 16) & 255, (c >> 8) & 255, c & 255] for c in PALETTE], np.uint8)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 3))
-def open_loop(model, params, batch, context, key):
+EVAL_LATENTS = ('mode', 'sample')
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 5))
+def open_loop(model, params, batch, context, key, mode=False):
   """Observes `context` steps, then imagines the rest of the window from the prior alone.
 
   Args:
     batch: prepared batch (`data.prepare_batch`) of windows [B, K + H].
     context: K.
+    mode: follow the prior's most likely latent at every step instead of sampling it.
 
   Returns:
     dict over the H imagined steps: probes (`heads.probe_decode` format) [B, H, ...] and
@@ -47,7 +51,8 @@ def open_loop(model, params, batch, context, key):
   carry, _, _, _ = model_lib.observe(
       model, params, embed, batch['action'][:, :context], batch['is_first'][:, :context],
       model_lib.initial_carry(model, b), obs_key)
-  _, states, _ = model_lib.imagine(model, params, carry, batch['action'][:, context:], img_key)
+  _, states, _ = model_lib.imagine(model, params, carry, batch['action'][:, context:], img_key,
+                                   mode=mode)
   horizon = batch['action'].shape[1] - context
   out = model.apply(params, flat(feature(states)), method=model_lib.WorldModel.heads)
   if model.image_loss == 'categorical':
@@ -88,8 +93,9 @@ def drift_metrics(pred, true, same_map, last_context):
 
   Returns:
     dict: drift (mean |dx| + |dy| in tiles at step H, same-map windows), drift_curve [H],
-    hold_still_drift (the same for a model that predicts no movement: the bar to beat),
-    map_mismatch_rate (same-map windows, step H), map_mismatch_rate_all (all windows, step H).
+    hold_still_drift (the same for a model that predicts no movement: the bar to beat) and its
+    hold_still_curve [H], map_mismatch_rate (same-map windows, step H), map_mismatch_rate_all (all
+    windows, step H).
   """
   err = np.abs(pred['x'] - true['x']) + np.abs(pred['y'] - true['y'])
   still = (np.abs(last_context['x'][:, None] - true['x'])
@@ -102,6 +108,7 @@ def drift_metrics(pred, true, same_map, last_context):
       drift=float(err[same_map, -1].mean()),
       drift_curve=[float(v) for v in err[same_map].mean(0)],
       hold_still_drift=float(still[same_map, -1].mean()),
+      hold_still_curve=[float(v) for v in still[same_map].mean(0)],
       map_mismatch_rate=float(mismatch[same_map].mean()),
       map_mismatch_rate_all=float(mismatch.mean()),
       windows=int(len(same_map)), same_map_windows=int(same_map.sum()))
@@ -127,16 +134,30 @@ def write_picture(path, true_frames, imagined_frames, columns=10):
   canvas.save(path)
 
 
-def evaluate(model, params, replay, context, horizon, num_windows, seed, png_path=None):
+def evaluate(model, params, replay, context, horizon, num_windows, seed, png_path=None,
+             latent='mode'):
   """The open-loop drift evaluation on `num_windows` random windows of a replay (see `drift_metrics`);
-  writes the picture of the first same-map window to `png_path` when given."""
+  writes the picture of the first same-map window to `png_path` when given.
+
+  `latent` picks the headline rollout: 'mode' follows the prior's most likely latent (the model's
+  single best guess of a deterministic game), 'sample' samples it as imagination for the actor does.
+  The other one's figures are added as drift_<other> and map_mismatch_rate_<other>.
+  """
+  if latent not in EVAL_LATENTS:
+    raise UserError(f'world_model.eval_latent is {latent!r}; expected one of {EVAL_LATENTS}.')
   rng = np.random.default_rng(seed)
   raw, same_map = sample_windows(replay, context + horizon, num_windows, rng)
   batch = data_lib.prepare_batch(raw)
-  out = jax.device_get(open_loop(model, params, batch, context, jax.random.PRNGKey(seed)))
   true = {k: v[:, context:] for k, v in batch['probes'].items()}
   last = {k: batch['probes'][k][:, context - 1] for k in ('x', 'y')}
+  key = jax.random.PRNGKey(seed)
+  other = EVAL_LATENTS[1 - EVAL_LATENTS.index(latent)]
+  alt = jax.device_get(open_loop(model, params, batch, context, key, other == 'mode'))
+  alt = drift_metrics(alt['probes'], true, same_map, last)
+  out = jax.device_get(open_loop(model, params, batch, context, key, latent == 'mode'))
   metrics = drift_metrics(out['probes'], true, same_map, last)
+  metrics.update({f'drift_{other}': alt['drift'],
+                  f'map_mismatch_rate_{other}': alt['map_mismatch_rate'], 'latent': latent})
   if png_path:
     i = int(np.argmax(same_map))
     true_frames = np.asarray(data_lib.downsample(batch['frame'][i, context:], model.image_size))
@@ -190,7 +211,8 @@ def run(workdir, replay_dir=None, png_path=None, num_windows=None, seed=1):
                     'experiments.collect_demos.')
   png_path = png_path or os.path.join(workdir, 'open_loop.png')
   metrics = evaluate(model, params, Replay(replay_dir), wm.eval_context, wm.eval_horizon,
-                     num_windows or wm.eval_sequences, seed, png_path)
+                     num_windows or wm.eval_sequences, seed, png_path,
+                     wm.get('eval_latent', 'mode'))
   metrics.update(model_size(params), step=step, replay=os.path.abspath(replay_dir),
                  context=wm.eval_context, horizon=wm.eval_horizon,
                  checkpoint_bytes=directory_bytes(os.path.join(workdir, 'checkpoints', str(step))))

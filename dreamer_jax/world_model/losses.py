@@ -7,6 +7,7 @@ import optax
 from dreamer_jax.world_model import data as data_lib
 from dreamer_jax.world_model import heads as heads_lib
 from dreamer_jax.world_model import model as model_lib
+from dreamer_jax.world_model import rssm as rssm_lib
 from dreamer_jax.world_model.rssm import feature
 
 
@@ -42,12 +43,30 @@ def image_loss(pred, target, kind):
   return jnp.square(pred - target.astype(jnp.float32) / 3.0).sum((-2, -1))
 
 
+def prior_probe_loss(model, params, states, prior, batch, key, temp):
+  """The RAM probes read from the one-step *prior* state, against the true targets -> [B * T].
+
+  The prior state is what imagination runs on: the same h as the posterior and a latent sampled
+  from the prior (straight-through). The heads are trained on posterior states, so nothing else asks
+  the prior's latent to carry the game quantities in the form the probes read; this term does,
+  which is what keeps imagined positions, maps and battles readable over long rollouts. Steps at an
+  episode start (whose prior saw no history) are left out.
+  """
+  b, t = batch['action'].shape
+  latent = rssm_lib.sample_latent(prior, jax.random.fold_in(key, 1), model.latent_grad, temp)
+  feat = feature(dict(deter=states['deter'], stoch=latent)).reshape(b * t, -1)
+  probes = model.apply(params, feat, method=model_lib.WorldModel.probes)
+  flat = lambda x: x.reshape((b * t,) + x.shape[2:])
+  loss = heads_lib.probe_loss(probes, jax.tree_util.tree_map(flat, batch['probes']))
+  return loss * (1.0 - flat(batch['is_first']).astype(loss.dtype))
+
+
 def loss_fn(model, params, batch, key, temp, hp, unroll=1):
   """The scalar world-model loss for a prepared batch (`data.prepare_batch`, as jnp arrays).
 
   Args:
     model: a `WorldModel`; hp: dict with kl_dyn, kl_rep, free_nats and scales {image, reward, cont,
-      ram_probe} (plain floats); temp: Gumbel temperature (a traced scalar).
+      ram_probe, and optionally prior_probe} (plain floats); temp: Gumbel temperature (a traced scalar).
 
   Returns:
     (loss, (metrics dict of scalars, states {deter [B, T, D], stoch [B, T, S, K]})).
@@ -68,6 +87,8 @@ def loss_fn(model, params, batch, key, temp, hp, unroll=1):
       cont=optax.sigmoid_binary_cross_entropy(out['cont'], flat(batch['cont'])),
       ram_probe=heads_lib.probe_loss(out['probes'], jax.tree_util.tree_map(flat, batch['probes'])),
   )
+  if scales.get('prior_probe', 0.0):
+    terms['prior_probe'] = prior_probe_loss(model, params, states, prior, batch, key, temp)
   kl, kl_terms = kl_balance(post, prior, hp['free_nats'], hp['kl_dyn'], hp['kl_rep'])
   loss = kl.mean() + sum(scales[k] * v.mean() for k, v in terms.items())
   metrics = {f'{k}_loss': v.mean() for k, v in terms.items()}

@@ -69,11 +69,15 @@ class WorldModel(nn.Module):
     return dict(image=image, reward=self.reward_head(feat), cont=self.cont_head(feat),
                 probes=self.probe_head(feat))
 
+  def probes(self, feat):
+    """feat [N, F] -> the RAM-probe outputs alone (see `ProbeHead`)."""
+    return self.probe_head(feat)
+
   def obs_step(self, carry, embed, action, is_first, key, temp):
     return self.rssm.obs_step(carry, embed, action, is_first, key, temp)
 
-  def img_step(self, carry, action, key, temp):
-    return self.rssm.img_step(carry, action, key, temp)
+  def img_step(self, carry, action, key, temp, mode=False):
+    return self.rssm.img_step(carry, action, key, temp, mode)
 
   def __call__(self, frame, ram, action, is_first, key):
     """Touches every parameter once (for `init`); frame [N, H, W], ram [N, R], action/is_first [N]."""
@@ -154,12 +158,15 @@ def observe(model, params, embed, action, is_first, carry, key, temp=1.0, unroll
   return carry, jax.tree_util.tree_map(swap, states), swap(post), swap(prior)
 
 
-def imagine(model, params, carry, action, key, temp=1.0, unroll=1):
+def imagine(model, params, carry, action, key, temp=1.0, unroll=1, mode=False):
   """Prior rollout from `carry` with the given actions int [B, H] ->
-  (last carry, states {deter [B, H, D], stoch [B, H, S, K]}, prior log-probs [B, H, S, K])."""
+  (last carry, states {deter [B, H, D], stoch [B, H, S, K]}, prior log-probs [B, H, S, K]).
+
+  mode=True follows each step's most likely latent instead of sampling (see `RSSM.img_step`).
+  """
   def step(carry, inputs):
     a, k = inputs
-    carry, prior = model.apply(params, carry, a, k, temp, method=WorldModel.img_step)
+    carry, prior = model.apply(params, carry, a, k, temp, mode, method=WorldModel.img_step)
     return carry, (carry, prior)
 
   keys = jax.random.split(key, action.shape[1])

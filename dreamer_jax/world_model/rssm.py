@@ -23,6 +23,11 @@ def mix_logits(logits, unimix):
   return jnp.log(probs)
 
 
+def mode_latent(logits):
+  """The most likely class of each categorical, one-hot [..., S, K] (no gradient)."""
+  return jax.nn.one_hot(jnp.argmax(logits, -1), logits.shape[-1])
+
+
 def sample_latent(logits, key, latent_grad, temp):
   """A one-hot sample [..., S, K] of categorical logits, differentiable w.r.t. the logits.
 
@@ -88,17 +93,19 @@ class RSSM(nn.Module):
     logits = out(hidden(x)).reshape(x.shape[:-1] + (self.stoch, self.classes))
     return mix_logits(logits, self.unimix)
 
-  def img_step(self, carry, action, key, temp):
+  def img_step(self, carry, action, key, temp, mode=False):
     """Prior step. carry, action int [B] (the action taken from the previous state) ->
-    (new carry, prior log-probs [B, S, K])."""
-    return self._img(carry, jax.nn.one_hot(action, self.num_actions), key, temp)
+    (new carry, prior log-probs [B, S, K]). mode=True takes each categorical's most likely class
+    instead of a sample (the model's single best guess, for evaluation)."""
+    return self._img(carry, jax.nn.one_hot(action, self.num_actions), key, temp, mode)
 
-  def _img(self, carry, action_vec, key, temp):
+  def _img(self, carry, action_vec, key, temp, mode=False):
     stoch = carry['stoch'].reshape(carry['stoch'].shape[0], -1)
     x = self.img_in(jnp.concatenate([stoch, action_vec], -1))
     deter = self.gru(x, carry['deter'])
     logits = self._logits(self.prior_hidden, self.prior_out, deter)
-    return dict(deter=deter, stoch=sample_latent(logits, key, self.latent_grad, temp)), logits
+    latent = mode_latent(logits) if mode else sample_latent(logits, key, self.latent_grad, temp)
+    return dict(deter=deter, stoch=latent), logits
 
   def obs_step(self, carry, embed, action, is_first, key, temp):
     """Posterior step. carry, embed [B, E], action int [B] (into this frame), is_first bool [B] ->
