@@ -176,11 +176,24 @@ def train(config, workdir, replay_dir, steps=None, minutes=None):
   train_step = make_train_step(model, optimizer, wm, mesh)
   start = int(state['step'])
   metrics, batch, last_log, last_step = {}, first, time.time(), start
-  deadline = None if minutes is None else time.time() + 60 * minutes
-  for i in tqdm.trange(start, steps, initial=start, total=steps, desc='world model'):
+  began = time.time()
+  deadline = None if minutes is None else began + 60 * minutes
+  # With a time budget the bar counts minutes (its ETA is then the budget's end), else updates.
+  if deadline is None:
+    bar = tqdm.tqdm(initial=start, total=steps, desc='world model', unit='update')
+  else:
+    bar = tqdm.tqdm(total=round(minutes, 2), desc='world model', unit='min',
+                    bar_format='{l_bar}{bar}| {n:.1f}/{total} min [{elapsed}<{remaining}{postfix}]')
+  for i in range(start, steps):
     out_of_time = deadline is not None and time.time() > deadline
     state, metrics = train_step(state, shard_batch(batch, mesh))
     batch = sample()  # Overlaps with the asynchronously dispatched update.
+    if deadline is None:
+      bar.update()
+    else:
+      bar.n = min(round((time.time() - began) / 60, 2), bar.total)
+      bar.set_postfix_str(f'update {i + 1}', refresh=False)
+      bar.refresh()
     if (i + 1) % wm.log_every == 0 or i + 1 == steps or out_of_time:
       metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
       now = time.time()
@@ -192,5 +205,6 @@ def train(config, workdir, replay_dir, steps=None, minutes=None):
     if out_of_time:
       logging.info('time budget of %s minutes spent at step %d', minutes, i + 1)
       break
+  bar.close()
   ckpt.close()
   return state, {k: float(v) for k, v in jax.device_get(metrics).items()}
