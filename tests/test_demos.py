@@ -7,6 +7,7 @@ import sys
 import warnings
 
 import numpy as np
+import pytest
 
 from dreamer_jax.envs import demos
 from dreamer_jax.envs import emulator as emulator_lib
@@ -33,12 +34,18 @@ def test_collect_demos_random_writes_a_readable_replay(tmp_path):
     assert ((0 <= episode['action']) & (episode['action'] < 8)).all()
 
 
-def test_bad_arguments_end_in_one_sentence(tmp_path):
+@pytest.mark.parametrize('args,message', [
+    (['--policy', 'random', '--episodes', '0'],
+     'error: --episodes (0) and --max_steps (None) must be positive.'),
+    (['--policy', 'explore', '--epsilon', '1.5'],
+     'error: --epsilon is 1.5; expected a probability in [0, 1].'),
+])
+def test_bad_arguments_end_in_one_sentence(tmp_path, args, message):
   result = subprocess.run(
-      [sys.executable, '-m', 'experiments.collect_demos', '--policy', 'random', '--episodes', '0',
-       '--out', str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
+      [sys.executable, '-m', 'experiments.collect_demos', *args, '--out', str(tmp_path)],
+      cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
   assert result.returncode == 2 and 'Traceback' not in result.stderr
-  assert result.stderr.strip() == 'error: --episodes (0) and --max_steps (None) must be positive.'
+  assert result.stderr.strip() == message
 
 
 def _headless_pyboy(env):
@@ -119,10 +126,3 @@ def test_explore_is_the_expert_with_random_actions(tmp_path):
   np.testing.assert_array_equal(expert, eps0)
   assert len(eps5) == 201 and (eps5 != expert).mean() > 0.2
 
-
-def test_explore_epsilon_must_be_a_probability(tmp_path):
-  result = subprocess.run(
-      [sys.executable, '-m', 'experiments.collect_demos', '--policy', 'explore', '--epsilon', '1.5',
-       '--out', str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
-  assert result.returncode == 2 and 'Traceback' not in result.stderr
-  assert result.stderr.strip() == 'error: --epsilon is 1.5; expected a probability in [0, 1].'
