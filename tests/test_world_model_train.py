@@ -1,5 +1,6 @@
 """World model training: no recompiles, data parallelism matches one device, it learns, checkpoints."""
 
+import logging
 import os
 
 import jax
@@ -92,11 +93,13 @@ def test_loss_falls_on_a_synthetic_sequence_task(compiled):
   assert float(metrics['loss']) < 1000
 
 
-def test_checkpoint_round_trip_and_corruption(tmp_path):
+def test_checkpoint_round_trip_and_corruption(tmp_path, caplog):
   wm, model, optimizer = _setup()
   state = train.create_state(model, optimizer, jax.random.PRNGKey(0), RAM)
   ckpt = train.Checkpoints(tmp_path)
-  ckpt.save(7, state, dict(config={}, ram_size=RAM, replay_dir=''))
+  with caplog.at_level(logging.INFO):
+    ckpt.save(7, state, dict(config={}, ram_size=RAM, replay_dir=''))
+  assert not [r for r in caplog.records if '/orbax/' in r.pathname]   # orbax's INFO chatter is off.
   restored = train.Checkpoints(tmp_path).restore(train.abstract_like(state))
   for a, b in zip(jax.tree_util.tree_leaves(state), jax.tree_util.tree_leaves(restored)):
     np.testing.assert_array_equal(np.asarray(a), np.asarray(b))

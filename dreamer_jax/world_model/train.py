@@ -7,6 +7,7 @@ logging, checkpoints, resuming.
 """
 
 import functools
+import logging as py_logging
 import os
 import time
 
@@ -99,10 +100,25 @@ def replicate(tree, mesh):
   return jax.device_put(tree, NamedSharding(mesh, P()))
 
 
+class _DropOrbaxChatter(py_logging.Filter):
+  """Drops orbax's INFO records (dozens per save and restore); its warnings and errors pass."""
+
+  def filter(self, record):
+    return record.levelno >= py_logging.WARNING or '/orbax/' not in record.pathname.replace('\\', '/')
+
+
+def quiet_orbax():
+  """Installs `_DropOrbaxChatter` on absl's logger once (orbax logs through absl)."""
+  logger = logging.get_absl_logger()
+  if not any(isinstance(f, _DropOrbaxChatter) for f in logger.filters):
+    logger.addFilter(_DropOrbaxChatter())
+
+
 class Checkpoints:
   """Periodic orbax checkpoints of the train state (+ the config as JSON) in `<workdir>/checkpoints`."""
 
   def __init__(self, workdir, max_to_keep=3):
+    quiet_orbax()
     self.directory = os.path.join(os.path.abspath(workdir), 'checkpoints')
     self.manager = ocp.CheckpointManager(
         self.directory, options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
