@@ -150,7 +150,7 @@ def test_actions_are_shifted_into_the_next_step():
   np.testing.assert_array_equal(data.action_into(action, is_first), [[0, 5, 0, 7]])
 
 
-def test_mode_imagination_is_the_prior_s_best_guess(small):
+def test_mode_rollouts_are_the_model_s_best_guess(small):
   _, model, params = small
   carry = model_lib.initial_carry(model, 2)
   action = jnp.array([[1, 2, 3], [0, 4, 5]], jnp.int32)
@@ -161,6 +161,12 @@ def test_mode_imagination_is_the_prior_s_best_guess(small):
   np.testing.assert_array_equal(a['stoch'], jax.nn.one_hot(jnp.argmax(prior, -1), model.classes))
   sampled = [run(seed, False)[1]['stoch'] for seed in (0, 1)]
   assert np.any(sampled[0] != sampled[1])
+  embed = model.apply(params, jnp.ones((6, 72, 80), jnp.uint8), jnp.zeros((6, RAM)),
+                      method=model_lib.WorldModel.encode).reshape(2, 3, -1)
+  first = jnp.array([[True, False, False]] * 2)
+  seen = lambda seed: model_lib.observe(model, params, embed, action, first, carry,
+                                        jax.random.PRNGKey(seed), mode=True)[1]['stoch']
+  np.testing.assert_array_equal(seen(0), seen(1))
 
 
 def test_prior_probe_loss_skips_episode_starts_and_trains_the_prior(small):

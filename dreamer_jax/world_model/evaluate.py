@@ -36,7 +36,7 @@ def open_loop(model, params, batch, context, key, mode=False):
   Args:
     batch: prepared batch (`data.prepare_batch`) of windows [B, K + H].
     context: K.
-    mode: follow the prior's most likely latent at every step instead of sampling it.
+    mode: take the most likely latent at every step (posterior and prior) instead of sampling it.
 
   Returns:
     dict over the H imagined steps: probes (`heads.probe_decode` format) [B, H, ...] and
@@ -50,7 +50,7 @@ def open_loop(model, params, batch, context, key, mode=False):
   obs_key, img_key = jax.random.split(key)
   carry, _, _, _ = model_lib.observe(
       model, params, embed, batch['action'][:, :context], batch['is_first'][:, :context],
-      model_lib.initial_carry(model, b), obs_key)
+      model_lib.initial_carry(model, b), obs_key, mode=mode)
   _, states, _ = model_lib.imagine(model, params, carry, batch['action'][:, context:], img_key,
                                    mode=mode)
   horizon = batch['action'].shape[1] - context
@@ -139,8 +139,9 @@ def evaluate(model, params, replay, context, horizon, num_windows, seed, png_pat
   """The open-loop drift evaluation on `num_windows` random windows of a replay (see `drift_metrics`);
   writes the picture of the first same-map window to `png_path` when given.
 
-  `latent` picks the headline rollout: 'mode' follows the prior's most likely latent (the model's
-  single best guess of a deterministic game), 'sample' samples it as imagination for the actor does.
+  `latent` picks the headline rollout: 'mode' takes the most likely latent at every step, observed
+  and imagined (the model's single best guess of a deterministic game); 'sample' samples them as
+  imagination for the actor does.
   The other one's figures are added as drift_<other> and map_mismatch_rate_<other>.
   """
   if latent not in EVAL_LATENTS:

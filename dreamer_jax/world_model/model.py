@@ -73,8 +73,8 @@ class WorldModel(nn.Module):
     """feat [N, F] -> the RAM-probe outputs alone (see `ProbeHead`)."""
     return self.probe_head(feat)
 
-  def obs_step(self, carry, embed, action, is_first, key, temp):
-    return self.rssm.obs_step(carry, embed, action, is_first, key, temp)
+  def obs_step(self, carry, embed, action, is_first, key, temp, mode=False):
+    return self.rssm.obs_step(carry, embed, action, is_first, key, temp, mode)
 
   def img_step(self, carry, action, key, temp, mode=False):
     return self.rssm.img_step(carry, action, key, temp, mode)
@@ -130,12 +130,13 @@ def initial_carry(model, batch_size):
               stoch=jnp.zeros((batch_size, model.stoch, model.classes), jnp.float32))
 
 
-def observe(model, params, embed, action, is_first, carry, key, temp=1.0, unroll=1):
+def observe(model, params, embed, action, is_first, carry, key, temp=1.0, unroll=1, mode=False):
   """Posterior over a sequence.
 
   Args:
     embed: [B, T, E]; action: int [B, T], the action taken into each step (0 at episode starts);
-    is_first: bool [B, T]; carry: the state before step 0; key: PRNG key; temp: Gumbel temperature.
+    is_first: bool [B, T]; carry: the state before step 0; key: PRNG key; temp: Gumbel temperature;
+    mode: take the posterior's most likely latent at every step instead of sampling it.
 
   Returns:
     (last carry, states {deter [B, T, D], stoch [B, T, S, K]}, post log-probs [B, T, S, K],
@@ -148,7 +149,8 @@ def observe(model, params, embed, action, is_first, carry, key, temp=1.0, unroll
 
   def step(carry, inputs):
     e, a, f, k = inputs
-    carry, post, prior = model.apply(params, carry, e, a, f, k, temp, method=WorldModel.obs_step)
+    carry, post, prior = model.apply(params, carry, e, a, f, k, temp, mode,
+                                     method=WorldModel.obs_step)
     return carry, (carry, post, prior)
 
   keys = jax.random.split(key, t)

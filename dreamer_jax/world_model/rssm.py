@@ -107,18 +107,22 @@ class RSSM(nn.Module):
     latent = mode_latent(logits) if mode else sample_latent(logits, key, self.latent_grad, temp)
     return dict(deter=deter, stoch=latent), logits
 
-  def obs_step(self, carry, embed, action, is_first, key, temp):
+  def obs_step(self, carry, embed, action, is_first, key, temp, mode=False):
     """Posterior step. carry, embed [B, E], action int [B] (into this frame), is_first bool [B] ->
     (posterior carry, posterior log-probs [B, S, K], prior log-probs [B, S, K]).
 
     Where is_first, the carry and the action are zeroed first, so sequences may cross episodes.
+    mode=True takes the posterior's most likely latent instead of a sample.
     """
     keep = (~is_first).astype(jnp.float32)[:, None]
     carry = dict(deter=carry['deter'] * keep, stoch=carry['stoch'] * keep[:, :, None])
     action_vec = jax.nn.one_hot(action, self.num_actions) * keep
     prior_key, post_key = jax.random.split(key)
-    prior_carry, prior_logits = self._img(carry, action_vec, prior_key, temp)
+    prior_carry, prior_logits = self._img(carry, action_vec, prior_key, temp, mode)
     deter = prior_carry['deter']
     post_logits = self._logits(self.post_hidden, self.post_out, jnp.concatenate([deter, embed], -1))
-    stoch = sample_latent(post_logits, post_key, self.latent_grad, temp)
+    if mode:
+      stoch = mode_latent(post_logits)
+    else:
+      stoch = sample_latent(post_logits, post_key, self.latent_grad, temp)
     return dict(deter=deter, stoch=stoch), post_logits, prior_logits
