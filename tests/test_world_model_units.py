@@ -186,7 +186,10 @@ def test_prior_probe_loss_skips_episode_starts_and_trains_the_prior(small):
                       batch['ram'].reshape(12, RAM), method=model_lib.WorldModel.encode)
   _, states, _, prior = model_lib.observe(model, params, embed.reshape(2, 6, -1), batch['action'],
                                           batch['is_first'], carry, key)
-  per_step = losses.prior_probe_loss(model, params, states, prior, batch, key, 1.0).reshape(2, 6)
+  flat = lambda x: x.reshape((12,) + x.shape[2:])
+  per_step = losses.prior_probe_loss(
+      model, params, flat(states['deter']), flat(prior),
+      jax.tree_util.tree_map(flat, batch['probes']), flat(batch['is_first']), key, 1.0).reshape(2, 6)
   assert np.all(per_step[:, 0] == 0) and np.all(per_step[:, 1:] > 0)
   grads = jax.grad(lambda p: losses.loss_fn(model, p, batch, key, 1.0, hp(1.0))[0])(params)
   grads_off = jax.grad(lambda p: losses.loss_fn(model, p, batch, key, 1.0, hp(0.0))[0])(params)

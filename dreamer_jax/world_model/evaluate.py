@@ -152,17 +152,19 @@ def evaluate(model, params, replay, context, horizon, num_windows, seed, png_pat
   true = {k: v[:, context:] for k, v in batch['probes'].items()}
   last = {k: batch['probes'][k][:, context - 1] for k in ('x', 'y')}
   key = jax.random.PRNGKey(seed)
-  other = EVAL_LATENTS[1 - EVAL_LATENTS.index(latent)]
-  alt = jax.device_get(open_loop(model, params, batch, context, key, other == 'mode'))
-  alt = drift_metrics(alt['probes'], true, same_map, last)
-  out = jax.device_get(open_loop(model, params, batch, context, key, latent == 'mode'))
-  metrics = drift_metrics(out['probes'], true, same_map, last)
-  metrics.update({f'drift_{other}': alt['drift'],
-                  f'map_mismatch_rate_{other}': alt['map_mismatch_rate'], 'latent': latent})
+  rollouts = {name: jax.device_get(open_loop(model, params, batch, context, key, name == 'mode'))
+              for name in EVAL_LATENTS}
+  metrics = drift_metrics(rollouts[latent]['probes'], true, same_map, last)
+  for name in EVAL_LATENTS:
+    if name != latent:
+      other = drift_metrics(rollouts[name]['probes'], true, same_map, last)
+      metrics.update({f'drift_{name}': other['drift'],
+                      f'map_mismatch_rate_{name}': other['map_mismatch_rate']})
+  metrics['latent'] = latent
   if png_path:
     i = int(np.argmax(same_map))
     true_frames = np.asarray(data_lib.downsample(batch['frame'][i, context:], model.image_size))
-    write_picture(png_path, true_frames, out['frame'][i])
+    write_picture(png_path, true_frames, rollouts[latent]['frame'][i])
     metrics['picture'] = os.path.abspath(png_path)
   return metrics
 

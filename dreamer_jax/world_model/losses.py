@@ -43,8 +43,12 @@ def image_loss(pred, target, kind):
   return jnp.square(pred - target.astype(jnp.float32) / 3.0).sum((-2, -1))
 
 
-def prior_probe_loss(model, params, states, prior, batch, key, temp):
-  """The RAM probes read from the one-step *prior* state, against the true targets -> [B * T].
+def prior_probe_loss(model, params, deter, prior, targets, is_first, key, temp):
+  """The RAM probes read from the one-step *prior* state, against the true targets -> [N].
+
+  Args:
+    deter [N, D] and prior log-probs [N, S, K] of N steps; targets: the probe targets, each [N, ...];
+    is_first bool [N]; key: PRNG key for the prior sample; temp: Gumbel temperature.
 
   The prior state is what imagination runs on: the same h as the posterior and a latent sampled
   from the prior (straight-through). The heads are trained on posterior states, so nothing else asks
@@ -52,13 +56,11 @@ def prior_probe_loss(model, params, states, prior, batch, key, temp):
   which is what keeps imagined positions, maps and battles readable over long rollouts. Steps at an
   episode start (whose prior saw no history) are left out.
   """
-  b, t = batch['action'].shape
-  latent = rssm_lib.sample_latent(prior, jax.random.fold_in(key, 1), model.latent_grad, temp)
-  feat = feature(dict(deter=states['deter'], stoch=latent)).reshape(b * t, -1)
-  probes = model.apply(params, feat, method=model_lib.WorldModel.probes)
-  flat = lambda x: x.reshape((b * t,) + x.shape[2:])
-  loss = heads_lib.probe_loss(probes, jax.tree_util.tree_map(flat, batch['probes']))
-  return loss * (1.0 - flat(batch['is_first']).astype(loss.dtype))
+  latent = rssm_lib.sample_latent(prior, key, model.latent_grad, temp)
+  probes = model.apply(params, feature(dict(deter=deter, stoch=latent)),
+                       method=model_lib.WorldModel.probes)
+  loss = heads_lib.probe_loss(probes, targets)
+  return loss * (1.0 - is_first.astype(loss.dtype))
 
 
 def loss_fn(model, params, batch, key, temp, hp, unroll=1):
@@ -81,14 +83,17 @@ def loss_fn(model, params, batch, key, temp, hp, unroll=1):
       unroll)
   out = model.apply(params, flat(feature(states)), method=model_lib.WorldModel.heads)
   scales = hp['scales']
+  probe_targets = jax.tree_util.tree_map(flat, batch['probes'])
   terms = dict(
       image=image_loss(out['image'], flat(frame), model.image_loss),
       reward=heads_lib.twohot_loss(out['reward'], flat(batch['reward'])),
       cont=optax.sigmoid_binary_cross_entropy(out['cont'], flat(batch['cont'])),
-      ram_probe=heads_lib.probe_loss(out['probes'], jax.tree_util.tree_map(flat, batch['probes'])),
+      ram_probe=heads_lib.probe_loss(out['probes'], probe_targets),
   )
   if scales.get('prior_probe', 0.0):
-    terms['prior_probe'] = prior_probe_loss(model, params, states, prior, batch, key, temp)
+    terms['prior_probe'] = prior_probe_loss(
+        model, params, flat(states['deter']), flat(prior), probe_targets, flat(batch['is_first']),
+        jax.random.fold_in(key, 1), temp)
   kl, kl_terms = kl_balance(post, prior, hp['free_nats'], hp['kl_dyn'], hp['kl_rep'])
   loss = kl.mean() + sum(scales[k] * v.mean() for k, v in terms.items())
   metrics = {f'{k}_loss': v.mean() for k, v in terms.items()}

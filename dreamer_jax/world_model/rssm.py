@@ -104,8 +104,11 @@ class RSSM(nn.Module):
     x = self.img_in(jnp.concatenate([stoch, action_vec], -1))
     deter = self.gru(x, carry['deter'])
     logits = self._logits(self.prior_hidden, self.prior_out, deter)
-    latent = mode_latent(logits) if mode else sample_latent(logits, key, self.latent_grad, temp)
-    return dict(deter=deter, stoch=latent), logits
+    return dict(deter=deter, stoch=self._latent(logits, key, temp, mode)), logits
+
+  def _latent(self, logits, key, temp, mode):
+    """The latent for log-probs [B, S, K]: the most likely classes (mode) or a sample."""
+    return mode_latent(logits) if mode else sample_latent(logits, key, self.latent_grad, temp)
 
   def obs_step(self, carry, embed, action, is_first, key, temp, mode=False):
     """Posterior step. carry, embed [B, E], action int [B] (into this frame), is_first bool [B] ->
@@ -121,8 +124,5 @@ class RSSM(nn.Module):
     prior_carry, prior_logits = self._img(carry, action_vec, prior_key, temp, mode)
     deter = prior_carry['deter']
     post_logits = self._logits(self.post_hidden, self.post_out, jnp.concatenate([deter, embed], -1))
-    if mode:
-      stoch = mode_latent(post_logits)
-    else:
-      stoch = sample_latent(post_logits, post_key, self.latent_grad, temp)
+    stoch = self._latent(post_logits, post_key, temp, mode)
     return dict(deter=deter, stoch=stoch), post_logits, prior_logits
