@@ -11,7 +11,7 @@ import json
 from absl import app
 from absl import flags
 
-from dreamer_jax.envs import expert
+from dreamer_jax.tinymon import expert
 from dreamer_jax.envs import rom as rom_lib
 from dreamer_jax.errors import run_main
 

@@ -295,8 +295,8 @@ def test_tinymon_rewards_from_bytes_written_into_pyboy(tinymon_cache):
 def test_tinymon_battle_won_only_when_the_enemy_fainted(tinymon_cache):
   # The scripted expert plays; tinymon itself is the oracle: experience is only given when an enemy
   # faints, a catch sets a dex bit, and a lost battle passes through 0xFF.
-  from dreamer_jax.envs import tinymon_world  # pylint: disable=g-import-not-at-top
-  from dreamer_jax.envs.expert import ScriptedExpert  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.tinymon.expert import ScriptedExpert  # pylint: disable=g-import-not-at-top
   env = gb_env.GameBoyEnv()
   env.reset()
   expert = ScriptedExpert(tinymon_world.load_world())

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from configs import v3
-from dreamer_jax.envs import tinymon_world
+from dreamer_jax.tinymon import world as tinymon_world
 from dreamer_jax.errors import UserError
 from dreamer_jax.planner import async_planner
 from dreamer_jax.planner import backends

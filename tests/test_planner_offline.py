@@ -9,7 +9,7 @@ import pytest
 
 from configs import v3
 from dreamer_jax.envs import rom as rom_lib
-from dreamer_jax.envs import tinymon_world
+from dreamer_jax.tinymon import world as tinymon_world
 from dreamer_jax.errors import UserError
 from dreamer_jax.planner import async_planner
 from dreamer_jax.planner import goals

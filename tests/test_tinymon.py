@@ -12,7 +12,7 @@ import pytest
 
 from dreamer_jax.envs import ram_map as R
 from dreamer_jax.envs import rom as rom_lib
-from dreamer_jax.envs import tinymon_world
+from dreamer_jax.tinymon import world as tinymon_world
 from dreamer_jax.envs.emulator import A, DOWN, LEFT, NOOP, RIGHT, START, UP, B, Emulator
 from dreamer_jax.errors import UserError
 

@@ -138,8 +138,8 @@ class _ExpertPlayer(_Player):
       raise UserError(f'--policy expert plays tinymon only, but the ROM is {env.game.name}; use '
                       '--policy human to record this game.')
     try:
-      from dreamer_jax.envs import expert  # pylint: disable=g-import-not-at-top
-      from dreamer_jax.envs import tinymon_world  # pylint: disable=g-import-not-at-top
+      from dreamer_jax.tinymon import expert  # pylint: disable=g-import-not-at-top
+      from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
     except ImportError as e:
       raise UserError(f'the scripted expert is not available in this checkout ({e}); use --policy '
                       'random or human.') from None

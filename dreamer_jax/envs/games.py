@@ -70,7 +70,7 @@ def _tinymon_sha1s():
 
 
 def _tinymon_map_names():
-  from dreamer_jax.envs import tinymon_world  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
   return dict(tinymon_world.load_world().map_names)
 
 

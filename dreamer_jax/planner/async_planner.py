@@ -276,7 +276,7 @@ class Planner:
 
 
 def build_planner(config, world, backend=None, asynchronous=True):
-  """The planner described by config.planner for `world` (a tinymon_world.World).
+  """The planner described by config.planner for `world` (a tinymon.world.World).
 
   Args:
     config: the config's planner section.

@@ -10,7 +10,7 @@ import json
 import time
 
 from configs import v3
-from dreamer_jax.envs import tinymon_world
+from dreamer_jax.tinymon import world as tinymon_world
 from dreamer_jax.planner import async_planner
 from dreamer_jax.planner import backends
 from dreamer_jax.planner import goals

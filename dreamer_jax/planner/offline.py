@@ -8,7 +8,7 @@ Distances are walking distances over the cell grid (walls, NPCs, badge gates, wa
 and "reachable" respect the badges held.
 """
 
-from dreamer_jax.envs import expert_nav
+from dreamer_jax.tinymon import nav as expert_nav
 
 
 def _reply(goal, kind, map_name=None, x=None, y=None, rationale=''):
@@ -20,7 +20,7 @@ class OfflinePlanner:
   """Rule-based planner; `propose(state, current_spec)` returns a reply dict like an LLM's.
 
   Args:
-    world: a tinymon_world.World.
+    world: a tinymon.world.World.
     heal_below: heal when the lead's HP fraction is below this (a hurt lead runs from wild battles,
       so it stops gaining experience).
     min_party: catch until the party has this many mons.

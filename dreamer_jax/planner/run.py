@@ -8,9 +8,9 @@ import time
 from tqdm import tqdm
 
 from dreamer_jax.envs import emulator as emulator_lib
-from dreamer_jax.envs import expert
+from dreamer_jax.tinymon import expert
 from dreamer_jax.envs import gb_env
-from dreamer_jax.envs import tinymon_world
+from dreamer_jax.tinymon import world as tinymon_world
 from dreamer_jax.errors import UserError
 from dreamer_jax.planner import async_planner
 

@@ -7,7 +7,7 @@ The host side (`prepare_batch`, numpy) keeps frames as uint8 so the transfer to 
 import jax.numpy as jnp
 import numpy as np
 
-from dreamer_jax.envs.gb_env import decode_probe_targets
+from dreamer_jax.envs.features import decode_probe_targets
 
 FULL_SIZE = (144, 160)
 
@@ -40,7 +40,7 @@ def prepare_batch(batch):
     frame uint8 [B, T, 144, 160]; ram float32 [B, T, R]; action int32 [B, T] (into each step);
     is_first bool [B, T] (True at t = 0: every sampled window starts from a fresh state);
     reward float32 [B, T]; cont float32 [B, T] (0 at terminal steps); probes: dict of targets from
-    `gb_env.decode_probe_targets`, each [B, T, ...].
+    `features.decode_probe_targets`, each [B, T, ...].
   """
   frame = np.asarray(batch['frame'], np.uint8)
   if frame.ndim != 4 or frame.shape[2:] != FULL_SIZE:

@@ -14,7 +14,7 @@ from PIL import Image
 from PIL import ImageDraw
 
 from dreamer_jax.envs.emulator import PALETTE
-from dreamer_jax.envs.gb_env import decode_probe_targets
+from dreamer_jax.envs.features import decode_probe_targets
 from dreamer_jax.errors import UserError
 from dreamer_jax.world_model import data as data_lib
 from dreamer_jax.world_model import heads as heads_lib

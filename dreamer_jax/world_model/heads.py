@@ -16,7 +16,7 @@ from dreamer_jax.world_model.networks import symlog
 SYMLOG_RANGE = 20.0
 # Coordinates and map ids are bytes in RAM; classes beat regression for reading them back exactly.
 BYTE_CLASSES = 256
-BATTLE_KINDS = 3     # none, wild, trainer (`gb_env.decode_probe_targets` order).
+BATTLE_KINDS = 3     # none, wild, trainer (`features.decode_probe_targets` order).
 NUM_BADGES = 8
 
 
@@ -98,7 +98,7 @@ def cross_entropy(logits, labels):
 
 
 def probe_loss(outputs, targets):
-  """Summed probe losses [...] from `ProbeHead` outputs and `gb_env.decode_probe_targets` targets."""
+  """Summed probe losses [...] from `ProbeHead` outputs and `features.decode_probe_targets` targets."""
   ce = cross_entropy
   bce = lambda logits, y: optax.sigmoid_binary_cross_entropy(logits, y.astype(jnp.float32))
   return (ce(outputs['map_id'], targets['map_id'])

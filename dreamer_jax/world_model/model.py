@@ -18,7 +18,7 @@ from dreamer_jax.world_model.networks import Decoder
 from dreamer_jax.world_model.networks import Encoder
 
 SHADES = 4
-# RAM features that hold a byte as k/255 (map id, x, y: `gb_env.RAM_FEATURE_NAMES`). As raw inputs
+# RAM features that hold a byte as k/255 (map id, x, y: `features.RAM_FEATURE_NAMES`). As raw inputs
 # neighbouring positions differ by 1/255; one-hot they are as distinct as the probes need them.
 BYTE_FEATURES = (0, 1, 2)
 IMAGE_LOSSES = ('categorical', 'mse')

@@ -45,7 +45,7 @@ def damage(level, attack, defense, roll):
 
 
 def species_fighter(species, level, hp=None):
-  """A wild or trainer mon of `species` (a `tinymon_world.Species`) at `level`, full HP by default."""
+  """A wild or trainer mon of `species` (a `tinymon.world.Species`) at `level`, full HP by default."""
   return Fighter(level, max_hp(species.hp, level) if hp is None else hp,
                  stat(species.attack, level), stat(species.defense, level), stat(species.speed, level))
 

@@ -7,13 +7,13 @@ import sys
 import pytest
 
 from dreamer_jax.envs import emulator as emulator_lib
-from dreamer_jax.envs import expert
-from dreamer_jax.envs import expert_battle
-from dreamer_jax.envs import expert_goals
-from dreamer_jax.envs import expert_nav
+from dreamer_jax.tinymon import expert
+from dreamer_jax.tinymon import battle as expert_battle
+from dreamer_jax.tinymon import controller as expert_goals
+from dreamer_jax.tinymon import nav as expert_nav
 from dreamer_jax.envs import ram_map as rm
 from dreamer_jax.envs import rom as rom_lib
-from dreamer_jax.envs import tinymon_world
+from dreamer_jax.tinymon import world as tinymon_world
 from tests import gb_testing
 
 ROM = rom_lib.TINYMON_ROM

@@ -8,8 +8,8 @@ games/tinymon/DESIGN.md. The controller only reads RAM.
 """
 
 from dreamer_jax.envs import emulator
-from dreamer_jax.envs import expert_battle
-from dreamer_jax.envs import expert_nav
+from dreamer_jax.tinymon import battle as expert_battle
+from dreamer_jax.tinymon import nav as expert_nav
 from dreamer_jax.envs import ram_map
 from dreamer_jax.envs import state
 
@@ -52,7 +52,7 @@ class GoalController:
   """Plays one goal_spec at a time through the 8 emulator actions.
 
   Args:
-    world: a `tinymon_world.World`.
+    world: a `tinymon.world.World`.
     grass_cost: path cost of a tall-grass step when only travelling (encounters cost steps).
     run_fraction: the active mon's HP fraction below which wild battles are run from (unless a new
       species is being caught); every wild battle is run from under a heal goal.

@@ -70,7 +70,7 @@ class NavGraph:
   """tinymon's maps as one graph over (map_id, x, y), built once from world data.
 
   Args:
-    world: a `tinymon_world.World`.
+    world: a `tinymon.world.World`.
   """
 
   def __init__(self, world):

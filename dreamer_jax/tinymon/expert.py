@@ -13,18 +13,18 @@ import time
 import tqdm
 
 from dreamer_jax.envs import emulator as emulator_lib
-from dreamer_jax.envs import expert_battle
+from dreamer_jax.tinymon import battle as expert_battle
 from dreamer_jax.envs import games
 from dreamer_jax.envs import ram_map
 from dreamer_jax.envs import rom as rom_lib
-from dreamer_jax.envs import tinymon_world
-from dreamer_jax.envs.expert_goals import BALL_COUNT
-from dreamer_jax.envs.expert_goals import GAME_MODE
-from dreamer_jax.envs.expert_goals import GoalController
-from dreamer_jax.envs.expert_goals import MODE_OVERWORLD
-from dreamer_jax.envs.expert_goals import party
-from dreamer_jax.envs.expert_goals import position
-from dreamer_jax.envs.expert_goals import species_owned
+from dreamer_jax.tinymon import world as tinymon_world
+from dreamer_jax.tinymon.controller import BALL_COUNT
+from dreamer_jax.tinymon.controller import GAME_MODE
+from dreamer_jax.tinymon.controller import GoalController
+from dreamer_jax.tinymon.controller import MODE_OVERWORLD
+from dreamer_jax.tinymon.controller import party
+from dreamer_jax.tinymon.controller import position
+from dreamer_jax.tinymon.controller import species_owned
 from dreamer_jax.errors import UserError
 
 __all__ = ['GoalController', 'ScriptedExpert', 'check_tinymon_rom', 'run_expert']
@@ -58,7 +58,7 @@ class ScriptedExpert:
   """The goal-picking policy over `GoalController`.
 
   Args:
-    world: a `tinymon_world.World`.
+    world: a `tinymon.world.World`.
     min_species: species to own before the expert stops catching on purpose.
     heal_fraction: the lead's HP fraction below which the expert goes to a nurse (and below which
       the active mon runs from wild battles that catch nothing new).
