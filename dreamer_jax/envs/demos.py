@@ -188,7 +188,7 @@ def _step_record(obs, reward, terms, is_first, terminated, truncated):
 
 
 def record(policy, episodes, out, env_config=None, reward_config=None, max_steps=None, seed=0,
-           chunk_size=256, progress=True, epsilon=0.25):
+           chunk_size=256, progress=True, epsilon=0.25, capacity=None):
   """Plays `episodes` episodes with `policy` and appends them to the replay in `out`.
 
   Args:
@@ -199,11 +199,13 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
     max_steps: steps per episode (truncation); None keeps the env's max_episode_steps.
     seed: the random policy's seed; the expert's first episode seed (then seed + 1, ...).
     chunk_size: steps per replay chunk.
+    capacity: the most steps the replay keeps (`config.replay.capacity`): beyond it its oldest
+      chunks are evicted; None keeps everything.
     progress: show a tqdm bar over steps.
     epsilon: 'explore' only: the chance that a step's action is uniform random instead.
 
   Returns:
-    dict: episodes (finished), steps (written), directory.
+    dict: episodes (finished), steps (written by this call, evicted ones included), directory.
   """
   if policy not in POLICIES:
     raise UserError(f'--policy {policy!r} is not one of {", ".join(POLICIES)}.')
@@ -216,14 +218,14 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
     env = gb_env.GameBoyEnv(**overrides)
   else:
     env = gb_env.GameBoyEnv.from_config(env_config, reward_config, **overrides)
-  replay = replay_lib.Replay(out, chunk_size=chunk_size)
+  replay = replay_lib.Replay(out, capacity=capacity, chunk_size=chunk_size)
   if policy == 'human':
     player = _HumanPlayer(env)
   elif policy in ('expert', 'explore'):
     player = _ExpertPlayer(env, seed, epsilon if policy == 'explore' else 0.0)
   else:
     player = _RandomPlayer(env, seed)
-  steps_before, finished = len(replay), 0
+  written, finished = 0, 0
   bar = tqdm.tqdm(total=episodes * env.max_episode_steps, unit='step', disable=not progress,
                   desc=f'{policy} demos')
   try:
@@ -234,10 +236,12 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
       while not step['is_last']:
         action, (obs, reward, terminated, truncated, info) = player.play(obs)
         replay.add(dict(step, action=action))
+        written += 1
         bar.update()
         step = _step_record(obs, reward, info['reward_terms'], False, terminated,
                             truncated or player.episode_over())
       replay.add(dict(step, action=emulator_lib.NOOP))  # Nothing follows an episode's last step.
+      written += 1
       replay.flush()  # Every finished episode is on disk.
       finished += 1
       if player.quit:
@@ -246,4 +250,4 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
     bar.close()
     replay.flush()
     env.close()
-  return dict(episodes=finished, steps=len(replay) - steps_before, directory=replay.directory)
+  return dict(episodes=finished, steps=written, directory=replay.directory)
