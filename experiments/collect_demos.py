@@ -8,17 +8,16 @@
       --config.env.state_path=/path/to/start.state
 
 `human` opens a PyBoy window: arrows, A = a, B = s, START = Enter; close the window to stop.
-Read the result with `dreamer_jax.envs.replay.Replay(DIR).episodes()`.
+Read the result with `dreamer_jax.envs.replay.Replay(DIR).episodes()`. A directory holds at most
+config.replay.capacity steps: appending beyond it evicts the oldest chunks.
 """
 
-from absl import app
 from absl import flags
-from ml_collections import config_flags
 
 from dreamer_jax.envs import demos
-from dreamer_jax.errors import run_main
+from experiments import cli
 
-_CONFIG = config_flags.DEFINE_config_file('config', default='configs/v3.py', lock_config=True)
+_CONFIG = cli.define_config()
 _POLICY = flags.DEFINE_enum('policy', 'random', list(demos.POLICIES), 'Who plays.')
 _EPISODES = flags.DEFINE_integer('episodes', 1, 'Episodes to record.')
 _OUT = flags.DEFINE_string('out', None, 'Replay directory to write (appended to if it exists).',
@@ -34,10 +33,11 @@ def main(argv):
   config = _CONFIG.value
   result = demos.record(_POLICY.value, _EPISODES.value, _OUT.value, config.env, config.reward,
                         max_steps=_MAX_STEPS.value, seed=config.seed,
-                        chunk_size=config.replay.chunk_size, epsilon=_EPSILON.value)
+                        chunk_size=config.replay.chunk_size, epsilon=_EPSILON.value,
+                        capacity=config.replay.capacity)
   print(f'recorded {result["episodes"]} episodes, {result["steps"]} steps, '
         f'in {result["directory"]}')
 
 
 if __name__ == '__main__':
-  app.run(run_main(main))
+  cli.run(main)

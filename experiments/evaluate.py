@@ -9,11 +9,10 @@ actions, and reports the decoded position's drift in tiles (see dreamer_jax.worl
 import json
 import os
 
-from absl import app
 from absl import flags
 
-from dreamer_jax.errors import run_main
 from dreamer_jax.world_model import evaluate
+from experiments import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A workdir written by train_world_model.',
                                required=True)
@@ -30,4 +29,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(run_main(main))
+  cli.run(main)

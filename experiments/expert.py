@@ -8,12 +8,11 @@ A missing, truncated or foreign ROM ends in one sentence (exit code 2).
 
 import json
 
-from absl import app
 from absl import flags
 
 from dreamer_jax.tinymon import expert
 from dreamer_jax.envs import rom as rom_lib
-from dreamer_jax.errors import run_main
+from experiments import cli
 
 _ROM = flags.DEFINE_string('rom', rom_lib.TINYMON_ROM, 'The tinymon ROM to play.')
 _MAX_STEPS = flags.DEFINE_integer('max_steps', 20000, 'Agent steps (24 frames each) at most.')
@@ -34,4 +33,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(run_main(main))
+  cli.run(main)

@@ -6,11 +6,10 @@
 
 import json
 
-from absl import app
 from absl import flags
 
 from dreamer_jax.envs import gb_env
-from dreamer_jax.errors import run_main
+from experiments import cli
 
 _ROM = flags.DEFINE_string('rom', None, 'Game Boy ROM.', required=True)
 _STATE = flags.DEFINE_string('state', None, "State file; default: the game's start (tinymon) or "
@@ -27,4 +26,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(run_main(main))
+  cli.run(main)

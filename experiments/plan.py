@@ -11,14 +11,12 @@ Let the planner drive the scripted expert's goal controller until 3 badges, prin
 import json
 import logging
 
-from absl import app
 from absl import flags
-from ml_collections import config_flags
 
-from dreamer_jax.errors import run_main
 from dreamer_jax.planner import run
+from experiments import cli
 
-_CONFIG = config_flags.DEFINE_config_file('config', default='configs/v3.py', lock_config=True)
+_CONFIG = cli.define_config()
 _MODE = flags.DEFINE_enum('mode', 'screen', ['screen', 'play'],
                           'screen: plan once for the current screen; play: drive the expert.')
 _BACKEND = flags.DEFINE_enum('backend', None, ['auto', 'gemini', 'openai', 'offline', 'scripted'],
@@ -42,4 +40,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(run_main(main))
+  cli.run(main)

@@ -5,14 +5,12 @@
   python -m experiments.evaluate --workdir=runs/wm
 """
 
-from absl import app
 from absl import flags
-from ml_collections import config_flags
 
-from dreamer_jax.errors import run_main
 from dreamer_jax.world_model import train
+from experiments import cli
 
-_CONFIG = config_flags.DEFINE_config_file('config', default='configs/v3.py', lock_config=True)
+_CONFIG = cli.define_config()
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Checkpoints go here; resumed from.', required=True)
 _REPLAY = flags.DEFINE_string('replay', None, 'Replay directory to train on.', required=True)
 _STEPS = flags.DEFINE_integer('steps', None, 'Total updates; default config.world_model.train_steps.')
@@ -27,4 +25,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(run_main(main))
+  cli.run(main)

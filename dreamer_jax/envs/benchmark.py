@@ -1,8 +1,10 @@
 """The env benchmark: `python -m experiments.benchmark --suite env --json`.
 
-On tinymon, in one run: raw PyBoy frames/s (the env's tick calls and nothing else), the same frames
-through `GameBoyEnv`, their ratio (target >= 0.9), collector steps/s with 1, 2 and os.cpu_count()
-workers, and the replay's bytes per stored step (target <= 6,000).
+On the config's game (tinymon by default), in one run: raw PyBoy frames/s (the env's tick calls and
+nothing else), the same frames through `GameBoyEnv`, their ratio (target >= 0.9), collector steps/s
+with 1, 2, config.collector.num_workers and os.cpu_count() workers (save states every
+config.collector.save_every steps), and the replay's bytes per stored step at
+config.replay.chunk_size (target <= 6,000).
 """
 
 import io
@@ -16,7 +18,6 @@ import numpy as np
 
 from dreamer_jax.envs import collector as collector_lib
 from dreamer_jax.envs import emulator as emulator_lib
-from dreamer_jax.envs import gb_env
 from dreamer_jax.envs import replay as replay_lib
 from dreamer_jax.envs import start_states
 
@@ -56,15 +57,13 @@ def _env_frames_per_s(env, actions):
   return len(actions) * env.emulator.frames_per_step / (time.perf_counter() - start)
 
 
-def _collector_steps_per_s(num_workers, steps_per_worker, directory):
+def _collector_steps_per_s(env_fn, num_workers, save_every, steps_per_worker, replay):
   """Steady-state lockstep steps/s over all workers, random policy, writing a real replay."""
-  replay = replay_lib.Replay(directory, chunk_size=256)
   rng = np.random.default_rng(0)
   policy = lambda obs: rng.integers(0, emulator_lib.NUM_ACTIONS, size=len(obs['frame']))
-  with collector_lib.Collector(gb_env.GameBoyEnv, num_workers, replay) as collector:
+  with collector_lib.Collector(env_fn, num_workers, replay, save_every=save_every) as collector:
     collector.collect(policy, 4 * num_workers)  # Warm-up: caches, first save states.
-    rate = collector.collect(policy, steps_per_worker * num_workers)['steps_per_s']
-  return rate, replay
+    return collector.collect(policy, steps_per_worker * num_workers)['steps_per_s']
 
 
 def _bytes_per_step(replay):
@@ -76,13 +75,15 @@ def _bytes_per_step(replay):
   return size / sum(replay.chunk_length(i) for i in ids)
 
 
-def run(quick=False):
-  """Runs the env suite; returns {figure: value}. `quick` shrinks every measurement."""
+def run(config, quick=False):
+  """Runs the env suite on `config` (env, reward, replay and collector sections); returns
+  {figure: value}. `quick` shrinks every measurement."""
   steps = 200 if quick else 2000
   rounds = 1 if quick else 3
-  env = gb_env.GameBoyEnv()
+  env_fn = collector_lib.env_factory(config.env, config.reward)
+  env = env_fn()
   fps, press = env.emulator.frames_per_step, env.emulator.press_frames
-  start = start_states.start_state(env.rom, env.game)
+  start = start_states.start_state(env.rom, env.game, config.env.state_path)
   pyboy = _raw_pyboy(env.rom)
   actions = np.random.default_rng(0).integers(0, emulator_lib.NUM_ACTIONS, size=steps).tolist()
   raw, through_env = [], []
@@ -100,10 +101,13 @@ def run(quick=False):
       env_over_raw=max(through_env) / max(raw), env_over_raw_target=ENV_OVER_RAW_TARGET,
       num_cpus=os.cpu_count())
   results['env_steps_per_s'] = results['env_frames_per_s'] / fps
-  per_worker = 252 if quick else 400  # With the 4 warm-up steps, at least one full chunk each.
+  chunk_size = config.replay.chunk_size
+  # With the 4 warm-up steps, at least one full chunk per worker (the bytes are measured on those).
+  per_worker = max(chunk_size - 4, 252 if quick else 400)
   with tempfile.TemporaryDirectory() as tmp:
-    for n in sorted({1, 2, os.cpu_count()}):
-      rate, replay = _collector_steps_per_s(n, per_worker, os.path.join(tmp, f'workers{n}'))
+    for n in sorted({1, 2, config.collector.num_workers, os.cpu_count()}):
+      replay = replay_lib.Replay(os.path.join(tmp, f'workers{n}'), chunk_size=chunk_size)
+      rate = _collector_steps_per_s(env_fn, n, config.collector.save_every, per_worker, replay)
       results[f'collector_steps_per_s_{n}_workers'] = rate
       logging.info('%d workers: %.0f steps/s', n, rate)
     results['bytes_per_step'] = _bytes_per_step(replay)

@@ -9,7 +9,6 @@ expert's GoalController: steps to 3 tinymon badges and steps per second.
 import json
 import time
 
-from configs import v3
 from dreamer_jax.tinymon import world as tinymon_world
 from dreamer_jax.planner import async_planner
 from dreamer_jax.planner import backends
@@ -50,8 +49,9 @@ def _poll_us(planner, state, steps):
   return (time.perf_counter() - start) / steps * 1e6
 
 
-def run(quick=False):
-  """Returns the figures as a dict; `quick` shortens every measurement."""
+def run(config, quick=False):
+  """Returns the figures as a dict for `config` (its env, reward and planner sections drive the play
+  run); `quick` shortens every measurement."""
   world = tinymon_world.load_world()
   index = goals.WorldIndex.from_world(world)
   state = _start_state(world)
@@ -84,7 +84,7 @@ def run(quick=False):
                        party_hp=[lead_hp, 23, 23], party_max_hp=[23] * 3))
   results['offline_propose_ms'] = round((time.perf_counter() - start) / repeats * 1e3, 3)
 
-  play = run_lib.play(v3.get_config(), max_steps=5_000 if quick else 20_000, progress=False)
+  play = run_lib.play(config, max_steps=5_000 if quick else 20_000, progress=False)
   results['play_badges'] = play['badges']
   results['play_steps'] = play['steps']
   results['play_steps_per_s'] = round(play['steps'] / max(play['seconds'], 1e-9), 1)
