@@ -142,6 +142,33 @@ def _planner():
   ))
 
 
+def _agent():
+  return ml_collections.ConfigDict(dict(
+      layers=2, units=256,      # Actor and critic MLPs on [1536-wide feature, goal embedding].
+      unimix=0.01,              # Uniform mix of the policy.
+      critic='mse',             # 'mse' on λ-returns (the seed) or 'twohot' (DreamerV3).
+      critic_bins=255,
+      actor_loss='ppo',         # 'ppo' (clip, epochs over one imagined batch), 'grpo', 'reinforce'.
+      horizon=15, gamma=0.99, lam=0.95,
+      ent_coef=3e-4,            # Entropy bonus (all three actor losses).
+      ppo_clip=0.2, ppo_epochs=4,
+      grpo_group=4,             # Rollouts per start state for 'grpo'.
+      slow_critic_rate=0.02,    # EMA rate of the slow critic...
+      slow_critic_scale=1.0,    # ...and the weight of the regulariser towards it.
+      bc_kl=0.0,                # Weight of KL(actor || frozen BC clone) during imagination training.
+      bc_lr=3e-4, actor_lr=3e-5, critic_lr=3e-5, eps=1e-5, grad_clip=100.0,
+      goal_reach=1.0,           # Goal reward: per imagined step at the goal...
+      goal_shape=1.0,           # ...plus the potential-based distance term.
+      task_reward=1.0,          # Weight of the reward head (the history-free reward terms).
+      hindsight=0.5,            # Share of start states given a hindsight navigate goal.
+      batch_size=16, sequence_length=64,   # Real sequences per update (B * T start states).
+      bc_steps=5_000,           # Behaviour-cloning updates...
+      critic_warmup=500,        # ...critic-only updates on the clone's imagined returns...
+      imagine_steps=50_000,     # ...then actor-critic updates in imagination.
+      log_every=50, checkpoint_every=500,
+  ))
+
+
 def get_config(arg=None):
   """Returns the config; `arg` (the text after ':') names a preset from PRESETS."""
   preset = (arg or '').strip()
@@ -156,6 +183,9 @@ def get_config(arg=None):
   config.collector = _collector()
   config.world_model = _world_model()
   config.planner = _planner()
+  config.agent = _agent()
+  # One width for the goal vector everywhere: System 2 makes it, System 1 reads it.
+  config.agent.goal_dim = config.planner.get_ref('goal_embedding_dim')
   if preset == 'small':
     wm = config.world_model
     wm.cnn_depth, wm.mlp_units, wm.mlp_layers = 8, 64, 1
@@ -164,6 +194,9 @@ def get_config(arg=None):
     wm.lr, wm.log_every, wm.checkpoint_every = 1e-3, 10, 100   # Tiny models learn fast.
     wm.eval_context, wm.eval_horizon, wm.eval_sequences = 4, 12, 8
     config.replay.chunk_size = 32
+    ag = config.agent
+    ag.units, ag.layers, ag.batch_size, ag.sequence_length = 64, 1, 4, 16
+    ag.bc_steps, ag.critic_warmup, ag.imagine_steps, ag.log_every, ag.checkpoint_every = 20, 5, 20, 10, 10
   elif preset == 'wm_tinymon':
     # The README's drift figure: the default model at a higher learning rate, stopped where the
     # figure was measured.

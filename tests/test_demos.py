@@ -126,3 +126,42 @@ def test_explore_is_the_expert_with_random_actions(tmp_path):
   np.testing.assert_array_equal(expert, eps0)
   assert len(eps5) == 201 and (eps5 != expert).mean() > 0.2
 
+
+
+def test_planner_demos_store_goals_and_the_controllers_labels(tmp_path):
+  from configs import v3  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.planner.goals import GOAL_KINDS  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
+  config = v3.get_config()
+  out = tmp_path / 'bc'
+  demos.record('planner', 1, str(out), config.env, config.reward, max_steps=60, epsilon=0.5,
+               planner_config=config.planner, progress=False)
+  episode = next(replay_lib.Replay(out).episodes())
+  label, action, goal = episode['expert_action'], episode['action'], episode['goal']
+  # Every step but the last carries the controller's choice and the goal it pursued.
+  assert (label[:-1] >= 0).all() and label[-1] == -1 and (goal[-1] == -1).all()
+  assert ((0 <= goal[:-1, 0]) & (goal[:-1, 0] < len(GOAL_KINDS))).all()
+  maps = set(tinymon_world.load_world().map_names)
+  assert all(m in maps for m in goal[:-1, 1] if m >= 0)
+  # With ε = 0.5 the executed action often differs from the label; the label is never the noise.
+  assert 0.15 < (label[:-1] != action[:-1]).mean() < 0.8
+
+
+def test_replays_without_labels_still_open_with_no_labels(tmp_path):
+  out = tmp_path / 'old'
+  demos.record('random', 1, str(out), max_steps=5, progress=False)
+  # A chunk as written before labels existed: the same arrays without expert_action and goal.
+  (path,) = [os.path.join(out, n) for n in os.listdir(out)]
+  with np.load(path) as data:
+    old = {k: data[k] for k in data.files if k not in replay_lib.LABEL_KEYS}
+  with open(path, 'wb') as f:
+    np.savez(f, **old)
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')
+    episode = next(replay_lib.Replay(out).episodes())
+  assert len(episode['action']) == 6
+  assert (episode['expert_action'] == -1).all() and (episode['goal'] == -1).all()
+  # The random player knows no expert: its new recordings carry no labels either.
+  demos.record('random', 1, str(out), max_steps=3, progress=False)
+  batch = replay_lib.Replay(out).sample(2, 3, np.random.default_rng(0))
+  assert batch['goal'].shape == (2, 3, 4) and (batch['expert_action'] == -1).all()

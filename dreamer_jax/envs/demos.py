@@ -23,7 +23,7 @@ from dreamer_jax.envs import gb_env
 from dreamer_jax.envs import replay as replay_lib
 from dreamer_jax.errors import UserError
 
-POLICIES = ('expert', 'explore', 'human', 'random')
+POLICIES = ('expert', 'explore', 'planner', 'human', 'random')
 _JOYPAD = 0xFF00          # P1: write 0x20 to read the directions, 0x10 for the buttons (0 = held).
 _SELECT_DIRECTIONS, _SELECT_BUTTONS = 0x20, 0x10
 
@@ -98,11 +98,24 @@ def attach_human(env, pyboy):
   return emulator.pyboy
 
 
+def goal_fields(goal_spec, map_ids):
+  """A goal_spec -> the replay's goal row (kind index, map id, x, y; −1 where absent)."""
+  from dreamer_jax.planner.goals import GOAL_KINDS  # pylint: disable=g-import-not-at-top
+  if goal_spec is None:
+    return (-1, -1, -1, -1)
+  name, x, y = goal_spec.get('map'), goal_spec.get('x'), goal_spec.get('y')
+  return (GOAL_KINDS.index(goal_spec['kind']), -1 if name is None else map_ids[name],
+          -1 if x is None else x, -1 if y is None else y)
+
+
 class _Player:
   """Who plays: `play(obs)` chooses and takes one step's action and returns (action, the 5 results
-  of env.step); `episode_over()` may end an episode early; `quit` ends the recording."""
+  of env.step); `episode_over()` may end an episode early; `quit` ends the recording. Players
+  that know what an expert would do set `label` (that action) and `goal` (the goal row) per step."""
 
   quit = False
+  label = -1
+  goal = (-1, -1, -1, -1)
 
   def begin_episode(self):
     pass
@@ -135,7 +148,7 @@ class _ExpertPlayer(_Player):
 
   def __init__(self, env, seed, epsilon=0.0):
     if env.game.name != 'tinymon':
-      raise UserError(f'--policy expert plays tinymon only, but the ROM is {env.game.name}; use '
+      raise UserError(f'--policy expert, explore and planner play tinymon only, but the ROM is {env.game.name}; use '
                       '--policy human to record this game.')
     try:
       from dreamer_jax.tinymon import expert  # pylint: disable=g-import-not-at-top
@@ -147,20 +160,65 @@ class _ExpertPlayer(_Player):
     self._expert_class = expert.ScriptedExpert
     self._expert = None
     self._epsilon, self._rng = epsilon, np.random.default_rng(seed)
+    self._map_ids = {name: i for i, name in self._world.map_names.items()}
 
   def begin_episode(self):
     self._expert = self._expert_class(self._world, seed=self._seed)
     self._seed += 1
 
-  def play(self, obs):
+  def choose(self, obs):
+    """The expert's action for this step and the goal it pursues."""
     del obs
     action = self._expert.act(self._env.emulator.memory)
+    return action, self._expert.current_goal
+
+  def play(self, obs):
+    # Noise-injected imitation (DART): the executed action is sometimes random, the label never.
+    self.label, goal_spec = self.choose(obs)
+    self.goal = goal_fields(goal_spec, self._map_ids)
+    action = self.label
     if self._epsilon and self._rng.random() < self._epsilon:
       action = int(self._rng.integers(self._env.action_space.n))
     return action, self._env.step(action)
 
   def episode_over(self):
     return self._expert.won(self._env.emulator.memory)
+
+
+class _PlannerPlayer(_ExpertPlayer):
+  """System 2 (the planner backend in `planner_config`, offline by default) setting goals for the
+  expert's GoalController, as `experiments.plan --mode play` runs; the episode ends at 3 badges."""
+
+  def __init__(self, env, seed, epsilon, planner_config, badges=3):
+    super().__init__(env, seed, epsilon)
+    from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
+    from dreamer_jax.tinymon import controller  # pylint: disable=g-import-not-at-top
+    self._build = lambda: async_planner.build_planner(planner_config, self._world,
+                                                      asynchronous=False)
+    self._controller = controller.GoalController(self._world)
+    self._planner, self._plan, self._goal_count, self._badges = None, None, 0, badges
+
+  def begin_episode(self):
+    if self._planner is not None:
+      self._planner.close()
+    self._planner, self._plan, self._goal_count = self._build(), None, 0
+    self._controller.reset()
+
+  def choose(self, obs):
+    memory = self._env.emulator.memory
+    done = self._controller.done(memory, self._plan.goal_spec) if self._plan is not None else None
+    self._plan = self._planner.poll(self._env.state(), obs['frame'], goal_done=done)
+    if self._planner.goal_count != self._goal_count:
+      self._goal_count = self._planner.goal_count
+      self._controller.reset()   # Progress is kept per goal; a goal set again starts anew.
+    return self._controller.act(memory, self._plan.goal_spec), self._plan.goal_spec
+
+  def episode_over(self):
+    return self._env.state()['badges'] >= self._badges
+
+  def close(self):
+    if self._planner is not None:
+      self._planner.close()
 
 
 class _HumanPlayer(_Player):
@@ -188,7 +246,8 @@ def _step_record(obs, reward, terms, is_first, terminated, truncated):
 
 
 def record(policy, episodes, out, env_config=None, reward_config=None, max_steps=None, seed=0,
-           chunk_size=256, progress=True, epsilon=0.25, capacity=None):
+           chunk_size=256, progress=True, epsilon=0.25, capacity=None,
+           planner_config=None):
   """Plays `episodes` episodes with `policy` and appends them to the replay in `out`.
 
   Args:
@@ -202,7 +261,9 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
     capacity: the most steps the replay keeps (`config.replay.capacity`): beyond it its oldest
       chunks are evicted; None keeps everything.
     progress: show a tqdm bar over steps.
-    epsilon: 'explore' only: the chance that a step's action is uniform random instead.
+    epsilon: 'explore' and 'planner': the chance that a step's executed action is uniform random
+      instead (the expert's own choice is still stored as the step's `expert_action` label).
+    planner_config: 'planner' only: `config.planner` (its backend sets the goals).
 
   Returns:
     dict: episodes (finished), steps (written by this call, evicted ones included), directory.
@@ -221,6 +282,10 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
   replay = replay_lib.Replay(out, capacity=capacity, chunk_size=chunk_size)
   if policy == 'human':
     player = _HumanPlayer(env)
+  elif policy == 'planner':
+    if planner_config is None:
+      raise ValueError("policy 'planner' needs planner_config (the config's planner section).")
+    player = _PlannerPlayer(env, seed, epsilon, planner_config)
   elif policy in ('expert', 'explore'):
     player = _ExpertPlayer(env, seed, epsilon if policy == 'explore' else 0.0)
   else:
@@ -235,7 +300,7 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
       step = _step_record(obs, 0.0, info['reward_terms'], True, False, False)
       while not step['is_last']:
         action, (obs, reward, terminated, truncated, info) = player.play(obs)
-        replay.add(dict(step, action=action))
+        replay.add(dict(step, action=action, expert_action=player.label, goal=player.goal))
         written += 1
         bar.update()
         step = _step_record(obs, reward, info['reward_terms'], False, terminated,
@@ -249,5 +314,7 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
   finally:
     bar.close()
     replay.flush()
+    if isinstance(player, _PlannerPlayer):
+      player.close()
     env.close()
   return dict(episodes=finished, steps=written, directory=replay.directory)

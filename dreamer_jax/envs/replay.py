@@ -26,7 +26,12 @@ PACKED_BYTES = FRAME_SHAPE[0] * FRAME_SHAPE[1] // 4   # 5,760 bytes: 4 pixels pe
 # (5,760 frame + 156 RAM + ~45 other bytes per step), so nothing is rounded.
 RAM_DTYPE = np.float32
 FLAGS = ('is_first', 'is_terminal', 'is_last')
-_STEP_KEYS = ('frame', 'ram', 'action', 'reward', 'reward_terms') + FLAGS
+# Labels for behaviour cloning (absent = −1): the action the expert chose from the step (which
+# differs from `action` where noise was executed instead), and the goal pursued at the step as
+# GOAL_FIELDS (the goal kind's index, map id, x, y). Chunks written before these existed read −1.
+LABEL_KEYS = ('expert_action', 'goal')
+GOAL_FIELDS = ('kind', 'map', 'x', 'y')
+_STEP_KEYS = ('frame', 'ram', 'action', 'reward', 'reward_terms') + FLAGS + LABEL_KEYS
 _CHUNK_RE = re.compile(r'^chunk-(\d{9})\.npz$')
 _TMP_RE = re.compile(r'^chunk-\d{9}\.npz\.(\d+)\.tmp$')  # The writer's pid before '.tmp'.
 _UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UserError)
@@ -93,6 +98,8 @@ def _read_chunk(path):
   with open(path, 'rb') as f, np.load(f, allow_pickle=False) as data:
     chunk = {key: data[key] for key in data.files}
   n = len(chunk['action'])
+  chunk.setdefault('expert_action', np.full((n,), -1, np.int16))
+  chunk.setdefault('goal', np.full((n, len(GOAL_FIELDS)), -1, np.int16))
   for key in _STEP_KEYS:
     if len(chunk[key]) != n:
       raise ValueError(f'{key} holds {len(chunk[key])} steps, action {n}')
@@ -171,7 +178,8 @@ class Replay:
 
     Args:
       step: dict with frame uint8 [144, 160] (shades 0..3), ram float [R], action int, reward float,
-        is_first, is_terminal, is_last bools, and optionally reward_terms {name: float}.
+        is_first, is_terminal, is_last bools, and optionally reward_terms {name: float},
+        expert_action (int) and goal (GOAL_FIELDS as 4 ints) for behaviour cloning.
       stream: which trajectory the step continues (a worker's id).
     """
     frame = np.asarray(step['frame'])
@@ -186,6 +194,8 @@ class Replay:
     self._pending.setdefault(stream, []).append(dict(
         frame=pack_frames(frame), ram=ram, action=action, reward=step['reward'],
         reward_terms=[terms[name] for name in self.reward_term_names],
+        expert_action=int(step.get('expert_action', -1)),
+        goal=np.asarray(step.get('goal', (-1,) * len(GOAL_FIELDS)), np.int16).reshape(-1),
         **{flag: bool(step[flag]) for flag in FLAGS}))
     if len(self._pending[stream]) >= self.chunk_size:
       return self._write(stream)
@@ -206,6 +216,8 @@ class Replay:
             len(steps), len(self.reward_term_names)),
         reward_term_names=np.array(self.reward_term_names, dtype=np.str_),
         prev=np.array(self._stream_last.get(stream, -1), np.int64),
+        expert_action=np.array([s['expert_action'] for s in steps], np.int16),
+        goal=np.stack([s['goal'] for s in steps]),
         **{flag: np.array([s[flag] for s in steps], bool) for flag in FLAGS})
     index = self._next_index
     _write_atomic(chunk_path(self.directory, index), chunk)
@@ -239,6 +251,10 @@ class Replay:
     """One stored chunk as [n, ...] arrays, frames unpacked (see `sample` for keys and dtypes)."""
     return self._public(self._chunks[index])
 
+  def labelled_steps(self):
+    """Stored steps that carry an expert label (`expert_action` >= 0): behaviour cloning's data."""
+    return sum(int((c['expert_action'] >= 0).sum()) for c in self._chunks.values())
+
   def bytes_on_disk(self):
     return sum(os.path.getsize(chunk_path(self.directory, i)) for i in self._chunks)
 
@@ -246,7 +262,9 @@ class Replay:
     """Stored arrays -> the public dtypes (frames unpacked, ram float32, action int32)."""
     out = {k: packed[k] for k in _STEP_KEYS}
     out.update(frame=unpack_frames(packed['frame']), ram=packed['ram'].astype(np.float32),
-               action=packed['action'].astype(np.int32))
+               action=packed['action'].astype(np.int32),
+               expert_action=packed['expert_action'].astype(np.int32),
+               goal=packed['goal'].astype(np.int32))
     return out
 
   def _runs(self):
@@ -287,7 +305,8 @@ class Replay:
     Returns:
       dict: frame uint8 [B, T, 144, 160], ram float32 [B, T, R], action int32 [B, T],
       reward float32 [B, T], reward_terms float32 [B, T, K] (names in `reward_term_names`),
-      is_first, is_terminal, is_last bool [B, T].
+      is_first, is_terminal, is_last bool [B, T]; expert_action int32 [B, T] and goal int32
+      [B, T, 4] (GOAL_FIELDS), −1 where not recorded.
     """
     runs = self._runs()
     lengths = np.array([bounds[-1] for _, bounds in runs], np.int64)

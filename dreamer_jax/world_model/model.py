@@ -69,6 +69,11 @@ class WorldModel(nn.Module):
     return dict(image=image, reward=self.reward_head(feat), cont=self.cont_head(feat),
                 probes=self.probe_head(feat))
 
+  def scalar_heads(self, feat):
+    """`heads` without the image decoder (what imagination needs): reward logits, cont, probes."""
+    return dict(reward=self.reward_head(feat), cont=self.cont_head(feat),
+                probes=self.probe_head(feat))
+
   def probes(self, feat):
     """feat [N, F] -> the RAM-probe outputs alone (see `ProbeHead`)."""
     return self.probe_head(feat)

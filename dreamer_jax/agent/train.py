@@ -1,0 +1,161 @@
+"""System 1's training loop: behaviour cloning, a critic warm-up, then the actor-critic in
+imagination, from a trained world model's workdir; resumable (orbax, `<workdir>/agent/checkpoints`).
+
+This is the one impure loop of the agent: replay sampling, logging, progress, checkpoints. The
+world model is loaded from `<workdir>/checkpoints` and stays frozen here (the end-to-end loop
+refreshes it between agent phases).
+"""
+
+import os
+import time
+
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+import tqdm
+
+from dreamer_jax.agent import learner
+from dreamer_jax.envs.emulator import NUM_ACTIONS
+from dreamer_jax.envs.replay import GOAL_FIELDS
+from dreamer_jax.errors import UserError
+from dreamer_jax.world_model import data as data_lib
+from dreamer_jax.world_model import evaluate as wm_evaluate
+from dreamer_jax.world_model import train as wm_train
+
+PHASES = ('bc', 'imagine', 'both')
+COUNTERS = ('bc_steps', 'critic_steps', 'imagine_steps')
+
+
+def agent_batch(sample):
+  """A `Replay.sample` dict -> `learner`'s batch: the world model's inputs plus goal, label and
+  is_last (−1 goals and labels where the replay recorded none)."""
+  batch = data_lib.prepare_batch(sample)
+  b, t = batch['action'].shape
+  none = np.full((b, t), -1, np.int32)
+  goal = sample.get('goal')
+  batch['goal'] = ({f: np.asarray(goal[..., i], np.int32) for i, f in enumerate(GOAL_FIELDS)}
+                   if goal is not None else {f: none.copy() for f in GOAL_FIELDS})
+  label = sample.get('expert_action')
+  batch['label'] = none.copy() if label is None else np.asarray(label, np.int32)
+  batch['is_last'] = np.asarray(sample['is_last'], bool)
+  return batch
+
+
+def _meta(config, workdir):
+  return dict(config=config.to_dict(), world_model_workdir=os.path.abspath(workdir))
+
+
+def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.monotonic,
+          progress=True):
+  """Trains System 1 from the world model in `workdir` on the replay in `replay_dir`.
+
+  Phases and their budgets come from `config.agent`: bc_steps updates of behaviour cloning (phase
+  'bc' or 'both'), then critic_warmup updates of the critic alone on the clone's imagined returns,
+  then imagine_steps actor-critic updates (phase 'imagine' or 'both'). Re-running resumes.
+
+  Args:
+    minutes: a wall-clock budget (measured with `clock`); when spent, the loop checkpoints and stops.
+
+  Returns:
+    (agent state, dict of the last metrics of each phase as floats, and the step counters).
+  """
+  from dreamer_jax.envs.replay import Replay  # pylint: disable=g-import-not-at-top
+  if phase not in PHASES:
+    raise UserError(f'--phase {phase!r} is not one of {", ".join(PHASES)}.')
+  ac = config.agent
+  wm_config, wm, wm_params, _, wm_step = wm_evaluate.load_trained(workdir)
+  if dict(wm_config.world_model) != dict(config.world_model):
+    differs = sorted(k for k in config.world_model
+                     if config.world_model[k] != wm_config.world_model.get(k))
+    raise UserError(f'the world model in {workdir} was trained with other world_model settings '
+                    f'({", ".join(differs)}); expected the same config as experiments.train_agent '
+                    'was given.')
+  if not os.path.isdir(replay_dir):
+    raise UserError(f'replay directory {replay_dir} does not exist; expected a replay from '
+                    'experiments.collect_demos.')
+  replay = Replay(replay_dir)
+  length = int(ac.sequence_length)
+  rng = np.random.default_rng(config.seed + 1)
+  sample = lambda: agent_batch(replay.sample(int(ac.batch_size), length, rng))
+  first = sample()
+  if phase in ('bc', 'both') and int(ac.bc_steps) > 0 and not replay.labelled_steps():
+    raise UserError(f'replay {replay_dir} has no expert labels (expert_action); behaviour cloning '
+                    'needs demonstrations from collect_demos --policy planner or explore.')
+  actor, critic = learner.networks_from_config(ac, NUM_ACTIONS)
+  feat_dim = wm.deter + wm.stoch * wm.classes
+  state = learner.create_state(actor, critic, ac, feat_dim, jax.random.PRNGKey(config.seed + 2))
+  state.update({c: jnp.zeros((), jnp.int32) for c in COUNTERS})
+  ckpt = wm_train.Checkpoints(os.path.join(workdir, 'agent'))
+  if ckpt.latest_step() is not None:
+    state = ckpt.restore(wm_train.abstract_like(state))
+    logging.info('agent resumed: %s', {c: int(state[c]) for c in COUNTERS})
+  budgets = dict(
+      bc_steps=int(ac.bc_steps) if phase in ('bc', 'both') else 0,
+      critic_steps=int(ac.critic_warmup) if phase in ('imagine', 'both') else 0,
+      imagine_steps=int(ac.imagine_steps) if phase in ('imagine', 'both') else 0)
+  began = clock()
+  out_of_time = lambda: minutes is not None and clock() - began > 60 * minutes
+  metrics, batch = {}, first
+  total = sum(max(0, budgets[c] - int(state[c])) for c in COUNTERS)
+  bar = tqdm.tqdm(total=total, desc='agent', unit='update', disable=not progress)
+  stopped = False
+  for counter in COUNTERS:
+    if stopped or int(state[counter]) >= budgets[counter]:
+      continue
+    if counter == 'bc_steps':
+      state = learner.start_bc(state, ac) if int(state[counter]) == 0 else state
+      step_fn = learner.make_bc_step(wm, actor, ac)
+    else:
+      if int(state['bc_steps']) and not int(state['critic_steps']) + int(state['imagine_steps']):
+        state = learner.finish_bc(state, ac)   # The clone is frozen once, when RL begins.
+      step_fn = learner.make_imagine_step(wm, actor, critic, ac,
+                                          update_actor=counter == 'imagine_steps')
+    logging.info('agent phase %s: %d -> %d updates', counter, int(state[counter]), budgets[counter])
+    while int(state[counter]) < budgets[counter]:
+      count = state[counter]
+      state, m = step_fn(state, wm_params, batch)
+      state[counter] = count + 1
+      batch = sample()
+      bar.update()
+      done = int(state[counter])
+      spent = out_of_time()
+      if done % int(ac.log_every) == 0 or done == budgets[counter] or spent:
+        metrics[counter] = {k: float(v) for k, v in jax.device_get(m).items()}
+        bar.set_postfix_str(' '.join(f'{k}={v:.3g}' for k, v in metrics[counter].items()
+                                     if k in ('bc_accuracy', 'return_mean', 'goal_reached',
+                                              'entropy')), refresh=False)
+        logging.info('agent %s %d  %s', counter, done, '  '.join(
+            f'{k}={v:.4g}' for k, v in sorted(metrics[counter].items())))
+      if done % int(ac.checkpoint_every) == 0 or done == budgets[counter] or spent:
+        ckpt.save(sum(int(state[c]) for c in COUNTERS), state, _meta(config, workdir))
+      if spent:
+        logging.info('agent: time budget of %s minutes spent', minutes)
+        stopped = True
+        break
+  bar.close()
+  ckpt.close()
+  counters = {c: int(state[c]) for c in COUNTERS}
+  return state, dict(metrics, counters=counters, world_model_step=wm_step)
+
+
+def load_agent(workdir):
+  """Restores `workdir`'s world model and agent -> (config, wm, wm_params, actor, actor_params)."""
+  config, wm, wm_params, _, _ = wm_evaluate.load_trained(workdir)
+  ckpt = wm_train.Checkpoints(os.path.join(workdir, 'agent'))
+  if ckpt.latest_step() is None:
+    raise UserError(f'no agent checkpoint in {ckpt.directory}; expected one written by '
+                    'experiments.train_agent.')
+  meta = ckpt.manager.restore(ckpt.latest_step(), args=wm_train.ocp.args.Composite(
+      config=wm_train.ocp.args.JsonRestore()))['config']
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  config = ml_collections.ConfigDict(meta['config'])
+  ac = config.agent
+  actor, critic = learner.networks_from_config(ac, NUM_ACTIONS)
+  abstract = jax.eval_shape(lambda: dict(
+      learner.create_state(actor, critic, ac, wm.deter + wm.stoch * wm.classes,
+                           jax.random.PRNGKey(0)),
+      **{c: jnp.zeros((), jnp.int32) for c in COUNTERS}))
+  state = ckpt.restore(abstract)
+  ckpt.close()
+  return config, wm, wm_params, actor, state['actor']
