@@ -3,6 +3,7 @@ hands to the code, and the config mistakes a user can make on the command line (
 exit code 2, also when config_flags parses the config before `main` runs)."""
 
 import os
+import re
 import shutil
 import subprocess
 
@@ -97,3 +98,15 @@ def test_launch_scripts_parse_and_pass_shellcheck():
     pytest.skip('shellcheck is not installed (.ci/run installs it)')
   proc = subprocess.run(['shellcheck', *scripts], capture_output=True, text=True, check=False)
   assert proc.returncode == 0, proc.stdout
+
+
+def test_the_library_never_imports_configs():
+  # Entry points load a config and pass it in; the library takes sections or plain values.
+  offenders = []
+  for folder, _, names in os.walk(os.path.join(REPO, 'dreamer_jax')):
+    for name in names:
+      if name.endswith('.py'):
+        with open(os.path.join(folder, name), encoding='utf-8') as f:
+          if re.search(r'^\s*(from configs\b|import configs\b)', f.read(), re.MULTILINE):
+            offenders.append(name)
+  assert not offenders
