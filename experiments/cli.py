@@ -60,6 +60,12 @@ def parse_flags(argv):
   """absl's flag parsing, every user mistake in one sentence (exit code 2)."""
   try:
     rest = flags.FLAGS(argv)
+  except flags.UnrecognizedFlagError as e:
+    if str(getattr(e, 'flagname', '')).startswith('config.') and 'config' in flags.FLAGS:
+      # A --config flag without a default file (benchmark's) has no fields until --config is given.
+      _fail(f'--{e.flagname} overrides a field of the config, so give the config too '
+            '(--config=configs/v3.py[:PRESET] before it)')
+    _fail(e)
   except flags.Error as e:
     _fail(e)
   except UserError as e:

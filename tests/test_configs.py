@@ -75,6 +75,8 @@ def test_collector_reads_its_section(field, value):
     ('collect_demos', ['--config=configs/v3.py', '--config.replay.capacityy=8', '--out=x'],
      ["'capacityy'"]),
     ('collect_demos', ['--config=configs/v4.py', '--out=x'], ["'configs/v4.py'"]),
+    # benchmark's --config has no default file (--quick picks the preset), so overrides need it.
+    ('benchmark', ['--config.collector.num_workers=3'], ['--config=configs/v3.py']),
     ('collect_demos', ['--config.world_model.lr=fast', '--out=x'], ['lr', 'fast']),
 ])
 def test_config_mistakes_on_the_command_line_are_one_sentence(module, args, words):
