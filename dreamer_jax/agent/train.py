@@ -6,6 +6,7 @@ world model is loaded from `<workdir>/checkpoints` and stays frozen here (the en
 refreshes it between agent phases).
 """
 
+import json
 import os
 import time
 
@@ -65,9 +66,10 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
     raise UserError(f'--phase {phase!r} is not one of {", ".join(PHASES)}.')
   ac = config.agent
   wm_config, wm, wm_params, _, wm_step = wm_evaluate.load_trained(workdir)
-  if dict(wm_config.world_model) != dict(config.world_model):
-    differs = sorted(k for k in config.world_model
-                     if config.world_model[k] != wm_config.world_model.get(k))
+  as_json = lambda section: json.loads(json.dumps(section.to_dict()))   # Tuples saved as lists.
+  saved, given = as_json(wm_config.world_model), as_json(config.world_model)
+  if saved != given:
+    differs = sorted(k for k in given if given[k] != saved.get(k))
     raise UserError(f'the world model in {workdir} was trained with other world_model settings '
                     f'({", ".join(differs)}); expected the same config as experiments.train_agent '
                     'was given.')
@@ -113,9 +115,9 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
                                           update_actor=counter == 'imagine_steps')
     logging.info('agent phase %s: %d -> %d updates', counter, int(state[counter]), budgets[counter])
     while int(state[counter]) < budgets[counter]:
-      count = state[counter]
-      state, m = step_fn(state, wm_params, batch)
-      state[counter] = count + 1
+      count = int(state[counter])
+      state, m = step_fn(state, wm_params, batch)   # Donates `state`: only the returned one lives.
+      state[counter] = jnp.asarray(count + 1, jnp.int32)
       batch = sample()
       bar.update()
       done = int(state[counter])

@@ -1,0 +1,73 @@
+"""experiments.train_agent's library loop on a tiny labelled tinymon replay: BC, critic warm-up and
+imagination, checkpoints, resuming, and the user's mistakes in one sentence."""
+
+import shutil
+
+import jax
+import numpy as np
+import pytest
+
+from configs import v3
+from dreamer_jax.agent import train as agent_train
+from dreamer_jax.envs import demos
+from dreamer_jax.errors import UserError
+from dreamer_jax.world_model import train as wm_train
+
+
+def _config():
+  config = v3.get_config('small')
+  ag = config.agent
+  ag.bc_steps, ag.critic_warmup, ag.imagine_steps, ag.log_every, ag.checkpoint_every = 3, 2, 3, 1, 2
+  return config
+
+
+@pytest.fixture(scope='module')
+def workdir(tmp_path_factory):
+  root = tmp_path_factory.mktemp('agent')
+  config = _config()
+  demos.record('planner', 1, str(root / 'bc'), config.env, config.reward, max_steps=40,
+               epsilon=0.25, planner_config=config.planner, progress=False, chunk_size=32)
+  demos.record('random', 1, str(root / 'plain'), max_steps=40, progress=False, chunk_size=32)
+  wm_train.train(config, str(root / 'wm'), str(root / 'bc'), steps=1)
+  shutil.copytree(root / 'wm', root / 'wm_only')   # A world model with no agent yet.
+  return root
+
+
+def test_phases_run_checkpoint_and_resume(workdir):
+  config = _config()
+  state, metrics = agent_train.train(config, str(workdir / 'wm'), str(workdir / 'bc'),
+                                     progress=False)
+  assert metrics['counters'] == dict(bc_steps=3, critic_steps=2, imagine_steps=3)
+  assert 0.0 <= metrics['bc_steps']['bc_accuracy'] <= 1.0
+  assert np.isfinite(metrics['imagine_steps']['actor_loss'])
+  # The clone was frozen when RL began: it differs from the actor after imagination updates.
+  leaves = lambda tree: np.concatenate([np.ravel(x) for x in jax.tree_util.tree_leaves(tree)])
+  assert not np.allclose(leaves(state['clone']), leaves(state['actor']))
+  # Re-running resumes at the budgets' end: nothing more to do, the same actor.
+  again, metrics = agent_train.train(config, str(workdir / 'wm'), str(workdir / 'bc'),
+                                     progress=False)
+  assert metrics['counters'] == dict(bc_steps=3, critic_steps=2, imagine_steps=3)
+  np.testing.assert_array_equal(leaves(again['actor']), leaves(state['actor']))
+  # A larger budget continues from the checkpoint.
+  config.agent.imagine_steps = 4
+  _, metrics = agent_train.train(config, str(workdir / 'wm'), str(workdir / 'bc'), progress=False)
+  assert metrics['counters']['imagine_steps'] == 4
+  _, wm, _, _, actor_params = agent_train.load_agent(str(workdir / 'wm'))
+  assert wm.deter == config.world_model.deter and actor_params
+
+
+def test_user_mistakes_end_in_one_sentence(workdir, tmp_path):
+  config = _config()
+  with pytest.raises(UserError, match='has no expert labels'):
+    agent_train.train(config, str(workdir / 'wm'), str(workdir / 'plain'), phase='bc',
+                      progress=False)
+  with pytest.raises(UserError, match='no checkpoint'):
+    agent_train.train(config, str(tmp_path / 'nothing'), str(workdir / 'bc'), progress=False)
+  other = _config()
+  other.world_model.deter = 32
+  with pytest.raises(UserError, match=r'other world_model settings \(deter\)'):
+    agent_train.train(other, str(workdir / 'wm'), str(workdir / 'bc'), progress=False)
+  with pytest.raises(UserError, match="--phase 'rl'"):
+    agent_train.train(config, str(workdir / 'wm'), str(workdir / 'bc'), phase='rl', progress=False)
+  with pytest.raises(UserError, match='no agent checkpoint'):
+    agent_train.load_agent(str(workdir / 'wm_only'))
