@@ -1,4 +1,4 @@
-"""Speed and size benchmarks: `python -m experiments.benchmark --suite {env,world_model,planner} [--json]`.
+"""Speed and size benchmarks: `python -m experiments.benchmark --suite {env,world_model,planner,agent}`.
 
   python -m experiments.benchmark --suite world_model --json          # configs/v3.py
   python -m experiments.benchmark --suite world_model --json --quick  # the ':small' model, fewer repeats
@@ -20,6 +20,7 @@ SUITES = {
     'env': 'dreamer_jax.envs.benchmark',
     'world_model': 'dreamer_jax.world_model.benchmark',
     'planner': 'dreamer_jax.planner.benchmark',
+    'agent': 'dreamer_jax.agent.benchmark',
 }
 
 _SUITE = flags.DEFINE_enum('suite', 'env', list(SUITES), 'Which benchmark suite to run.')
@@ -38,7 +39,7 @@ def main(argv):
     config, name = _CONFIG.value, flags.FLAGS['config'].config_filename
   else:
     # The small preset's other sizes (its replay chunks) would change the env suite's figures.
-    small = _QUICK.value and _SUITE.value == 'world_model'
+    small = _QUICK.value and _SUITE.value in ('world_model', 'agent')
     name = 'configs/v3.py:small' if small else 'configs/v3.py'
     config = v3.get_config(name.partition(':')[2])
   results = importlib.import_module(SUITES[_SUITE.value]).run(config, quick=_QUICK.value)

@@ -1,6 +1,11 @@
-"""Open-loop drift of a trained world model: prints one JSON object and writes a picture.
+"""Evaluates a workdir: the world model's open-loop drift, or System 1 playing the real game.
 
   python -m experiments.evaluate --workdir=runs/wm [--replay=demos/expert] [--png=runs/wm/drift.png]
+  python -m experiments.evaluate --workdir=runs/wm --agent_only [--episodes 3] [--max_steps 20000] \
+      [--state FILE] --json
+
+--agent_only plays with the actor network (System 1) and the config's planner (System 2) from the
+start state, and beside it a uniform-random policy (the floor); one JSON object either way.
 
 Observes config.world_model.eval_context real steps, imagines eval_horizon steps with the real
 actions, and reports the decoded position's drift in tiles (see dreamer_jax.world_model.evaluate).
@@ -11,6 +16,8 @@ import os
 
 from absl import flags
 
+from dreamer_jax.agent import evaluate as agent_evaluate
+from dreamer_jax.errors import UserError
 from dreamer_jax.world_model import evaluate
 from experiments import cli
 
@@ -19,11 +26,25 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'A workdir written by train_worl
 _REPLAY = flags.DEFINE_string('replay', None, 'Replay to evaluate on; default the training replay.')
 _PNG = flags.DEFINE_string('png', None, 'Picture path; default <workdir>/open_loop.png.')
 _WINDOWS = flags.DEFINE_integer('windows', None, 'Windows; default config eval_sequences.')
-_SEED = flags.DEFINE_integer('seed', 1, 'Picks the windows.')
+_SEED = flags.DEFINE_integer('seed', 1, 'Picks the windows (drift) or seeds the policies (agent).')
+_AGENT = flags.DEFINE_bool('agent_only', False, 'Evaluate System 1 in the real game instead.')
+_EPISODES = flags.DEFINE_integer('episodes', 3, '--agent_only: episodes per policy.')
+_MAX_STEPS = flags.DEFINE_integer('max_steps', 20000, '--agent_only: steps per episode.')
+_STATE = flags.DEFINE_string('state', None, '--agent_only: start state file (make_start_state).')
+_GREEDY = flags.DEFINE_bool('greedy', False, '--agent_only: the most likely action, not a sample.')
+flags.DEFINE_bool('json', True, 'Print one JSON object (always on; accepted for scripts).')
 
 
 def main(argv):
   del argv
+  if _AGENT.value:
+    if _EPISODES.value < 1 or _MAX_STEPS.value < 1:
+      raise UserError(f'--episodes ({_EPISODES.value}) and --max_steps ({_MAX_STEPS.value}) '
+                          'must be positive.')
+    print(json.dumps(agent_evaluate.run(_WORKDIR.value, _EPISODES.value, _MAX_STEPS.value,
+                                        _STATE.value, _GREEDY.value, _SEED.value),
+                     indent=2, sort_keys=True))
+    return
   print(json.dumps(evaluate.run(_WORKDIR.value, _REPLAY.value, _PNG.value, _WINDOWS.value,
                                 _SEED.value), indent=2, sort_keys=True))
 

@@ -1,0 +1,106 @@
+"""System 1 playing the real game: the actor network chooses every action, System 2 (the planner
+backend in the config; offline by default) sets the goals. Nothing here calls the scripted expert or
+its GoalController: the planner judges its goals from the state dict alone (`GoalProgress`).
+"""
+
+import statistics
+import time
+
+import numpy as np
+import tqdm
+
+from dreamer_jax.agent import train as agent_train
+from dreamer_jax.agent.policy import Policy
+from dreamer_jax.envs import gb_env
+from dreamer_jax.errors import UserError
+
+FLOOR = 'random'
+
+
+def _episode(env, planner, act, max_steps, bar):
+  obs, info = env.reset()
+  state, frame = info['state'], obs['frame']
+  steps, ret, badge_steps, maps = 0, 0.0, [], {state['map_id']}
+  badges = state['badges']
+  for steps in range(1, max_steps + 1):
+    plan = planner.poll(state, frame)
+    obs, reward, _, truncated, info = env.step(act(obs, plan.goal_spec, steps == 1))
+    state, frame = info['state'], obs['frame']
+    ret += reward
+    maps.add(state['map_id'])
+    if state['badges'] > badges:
+      badge_steps += [steps] * (state['badges'] - badges)
+      badges = state['badges']
+    bar.update()
+    if truncated or badges >= 3:
+      break
+  return dict(badges=badges, species_owned=state['pokedex_owned'], maps_visited=len(maps),
+              steps=steps, episode_return=round(ret, 3), steps_to_badges=badge_steps)
+
+
+def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', progress=True):
+  """Plays `episodes` episodes of the config's game with `act_fn(obs, goal_spec, first) -> action`
+  and the config's planner; each from the start state (or `state_path`). Returns the episode dicts."""
+  from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
+  env = gb_env.GameBoyEnv.from_config(config.env, config.reward, max_episode_steps=max_steps,
+                                      state_path=state_path or config.env.state_path or None)
+  if env.game.name != 'tinymon':
+    env.close()
+    raise UserError(f'the planner plays tinymon only; the ROM is {env.game.name}.')
+  out = []
+  bar = tqdm.tqdm(total=episodes * max_steps, desc=desc, unit='step', disable=not progress,
+                  mininterval=1.0)
+  try:
+    for _ in range(episodes):
+      planner = async_planner.build_planner(config.planner, tinymon_world.load_world(),
+                                            asynchronous=False)
+      try:
+        out.append(_episode(env, planner, act_fn, max_steps, bar))
+      finally:
+        planner.close()
+  finally:
+    bar.close()
+    env.close()
+  return out
+
+
+def summary(episodes):
+  """The seed's target metrics over episodes: medians of badges and species, mean return."""
+  return dict(badges=statistics.median(e['badges'] for e in episodes),
+              species_owned=statistics.median(e['species_owned'] for e in episodes),
+              mean_return=round(float(np.mean([e['episode_return'] for e in episodes])), 3),
+              episodes=episodes)
+
+
+def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, seed=0,
+        progress=True):
+  """Evaluates `workdir`'s agent (world model + actor) and a uniform-random floor on the real game.
+
+  Returns:
+    dict: the agent's summary at the top level (badges, species_owned, mean_return, episodes), the
+    floor's under 'random', and policy_hz (the actor loop's measured steps per second).
+  """
+  config, wm, wm_params, actor, actor_params = agent_train.load_agent(workdir)
+  from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
+  policy = Policy(wm, wm_params, actor, actor_params, int(config.agent.goal_dim),
+                  dict(tinymon_world.load_world().map_names), greedy=greedy, seed=seed)
+  timing = dict(calls=-1, seconds=0.0)   # Call -1 (the first) compiles: not a step's cost.
+
+  def act(obs, goal_spec, first):
+    if first:
+      policy.reset()
+    began = time.perf_counter()
+    action = policy(obs['frame'], obs['ram'], goal_spec)
+    timing['calls'] += 1
+    if timing['calls'] > 0:
+      timing['seconds'] += time.perf_counter() - began
+    return action
+
+  began = time.time()
+  agent = summary(play(config, act, episodes, max_steps, state_path, 'agent', progress))
+  rng = np.random.default_rng(seed)
+  floor = summary(play(config, lambda o, g, f: int(rng.integers(8)), episodes, max_steps,
+                       state_path, 'random', progress))
+  return dict(agent, random=floor, policy_hz=round(max(timing['calls'], 0) / max(timing['seconds'], 1e-9), 1),
+              wall_seconds=round(time.time() - began, 1), workdir=workdir)
