@@ -26,6 +26,7 @@ README_KEYS = {
             'collector_steps_per_s_2_workers', 'bytes_per_step', 'targets_met'},
     'world_model': {'model_params', 'model_megabytes_f32', 'train_seconds_per_update', 'batch',
                     'sequence_length', 'image_size'},
+    'agent': {'policy_hz', 'imagined_steps_per_s', 'agent_update_s', 'batch', 'horizon'},
     'planner': {'poll_us_offline', 'poll_us_llm_in_flight', 'llm_call_was_in_flight',
                 'offline_propose_ms', 'play_badges', 'play_steps', 'play_steps_per_s'},
 }
@@ -92,6 +93,22 @@ def test_train_world_model_then_evaluate(workdir, demos, tmp_path):
   assert png.is_file()
 
 
+@pytest.mark.slow
+def test_train_agent_then_evaluate_agent_only(workdir, demos):
+  path, _ = workdir
+  budgets = ['--config.agent.critic_warmup=1', '--config.agent.imagine_steps=2']
+  stdout = ok(run('train_agent', SMALL, '--workdir', path, '--replay', demos[0], '--phase',
+                  'imagine', *budgets))
+  assert json.loads(stdout)['counters'] == dict(bc_steps=0, critic_steps=1, imagine_steps=2)
+  out = json.loads(ok(run('evaluate', '--workdir', path, '--agent_only', '--episodes', 1,
+                          '--max_steps', 5, '--json')))
+  assert out['episodes'][0]['steps'] == 5 and out['random']['episodes'][0]['steps'] == 5
+  assert {'badges', 'species_owned', 'mean_return', 'policy_hz'} <= set(out)
+  # Behaviour cloning on a replay without expert labels: one sentence naming the replay.
+  assert_one_sentence(run('train_agent', SMALL, '--workdir', path, '--replay', demos[0], '--phase',
+                          'bc'), 'no expert labels', str(demos[0]))
+
+
 def test_expert():
   out = json.loads(ok(run('expert', '--json', '--max_steps', 30, '--noprogress')))
   assert out['steps'] == 30
@@ -115,11 +132,13 @@ def test_plan_offline():
 
 
 @pytest.mark.parametrize('suite', [
-    'env', pytest.param('world_model', marks=pytest.mark.slow), 'planner'])
+    'env', pytest.param('world_model', marks=pytest.mark.slow), 'planner',
+    pytest.param('agent', marks=pytest.mark.slow)])
 def test_benchmark_quick_prints_readme_keys(suite):
   out = json.loads(ok(run('benchmark', '--suite', suite, '--json', '--quick')))
   assert README_KEYS[suite] <= set(out), README_KEYS[suite] - set(out)
-  assert out['config'] == ('configs/v3.py:small' if suite == 'world_model' else 'configs/v3.py')
+  small = suite in ('world_model', 'agent')
+  assert out['config'] == ('configs/v3.py:small' if small else 'configs/v3.py')
 
 
 @pytest.mark.parametrize('module,args,words', [
