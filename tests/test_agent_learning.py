@@ -75,6 +75,7 @@ def test_random_policy_floor():
   rng = np.random.default_rng(9)
   rate = gridworld.success_rate(lambda o, s, t: int(rng.integers(8)), EPISODES,
                                 np.random.default_rng(5))
+  print(f'random: success {rate:.2f}')
   assert rate < 0.4
 
 

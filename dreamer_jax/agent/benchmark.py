@@ -10,8 +10,6 @@ Targets on a 2-core CPU at the default sizes: >= 200 Hz, >= 10,000 steps/s, <= 1
 """
 
 import os
-import statistics
-import time
 
 import jax
 import numpy as np
@@ -22,17 +20,9 @@ from dreamer_jax.envs.emulator import NUM_ACTIONS
 from dreamer_jax.world_model import data as data_lib
 from dreamer_jax.world_model import model as model_lib
 from dreamer_jax.world_model import train as wm_train
+from dreamer_jax.world_model.benchmark import median_seconds
 
 RAM_SIZE = 39
-
-
-def _median(fn, repeats):
-  times = []
-  for _ in range(repeats):
-    began = time.perf_counter()
-    fn()
-    times.append(time.perf_counter() - began)
-  return statistics.median(times)
 
 
 def agent_batch(rng, b, t):
@@ -67,7 +57,7 @@ def run(config, quick=False):
   goal = {'kind': 'navigate', 'map': 'M', 'x': 1, 'y': 1}
   policy(frame, ram, goal)
   calls = 50 if quick else 500
-  seconds = _median(lambda: [policy(frame, ram, goal) for _ in range(calls)], repeats)
+  seconds = median_seconds(lambda: [policy(frame, ram, goal) for _ in range(calls)], repeats)
   results['policy_hz'] = round(calls / seconds, 1)
 
   # One actor-critic update in imagination.
@@ -79,7 +69,7 @@ def run(config, quick=False):
     jax.block_until_ready(m)
 
   imagine_update()
-  seconds = _median(imagine_update, repeats)
+  seconds = median_seconds(imagine_update, repeats)
   results['imagine_update_s'] = round(seconds, 4)
   results['imagined_steps_per_s'] = round(b * t * int(ac.horizon) / seconds, 1)
 
@@ -94,5 +84,5 @@ def run(config, quick=False):
     jax.block_until_ready((m, n))
 
   full_update()
-  results['agent_update_s'] = round(_median(full_update, max(2, repeats // 2)), 3)
+  results['agent_update_s'] = round(median_seconds(full_update, max(2, repeats // 2)), 3)
   return results

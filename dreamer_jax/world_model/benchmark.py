@@ -26,7 +26,7 @@ IMAGINE_HORIZON = 15
 RAM_SIZE = 39
 
 
-def _median_seconds(fn, repeats):
+def median_seconds(fn, repeats):
   """Median wall time of `fn()` (which blocks until its result is ready) over `repeats` calls."""
   times = []
   for _ in range(repeats):
@@ -64,7 +64,7 @@ def run(config, quick=False):
   start = time.perf_counter()
   update()
   results['train_compile_s'] = time.perf_counter() - start
-  seconds = _median_seconds(update, repeats)
+  seconds = median_seconds(update, repeats)
   results.update(train_seconds_per_update=seconds, train_steps_per_s=1.0 / seconds,
                  train_sequences_per_s=b / seconds)
   params = holder['state']['params']
@@ -81,7 +81,7 @@ def run(config, quick=False):
 
   key = jax.random.PRNGKey(1)
   jax.block_until_ready(imagine(params, key))
-  seconds = _median_seconds(lambda: jax.block_until_ready(imagine(params, key)), repeats)
+  seconds = median_seconds(lambda: jax.block_until_ready(imagine(params, key)), repeats)
   results.update(imagine_start_states=starts, imagine_horizon=IMAGINE_HORIZON,
                  imagine_steps_per_s=starts * IMAGINE_HORIZON / seconds)
 
@@ -97,7 +97,7 @@ def run(config, quick=False):
   args = (params, model_lib.initial_carry(model, 1), jnp.asarray(batch['frame'][:1, 0]),
           jnp.asarray(batch['ram'][:1, 0]), jnp.zeros((1,), jnp.int32), key)
   jax.block_until_ready(posterior(*args))
-  seconds = _median_seconds(lambda: jax.block_until_ready(posterior(*args)), 20 if quick else 100)
+  seconds = median_seconds(lambda: jax.block_until_ready(posterior(*args)), 20 if quick else 100)
   results.update(posterior_latency_ms=seconds * 1e3, posterior_hz=1.0 / seconds)
 
   # Checkpoint of the whole train state (parameters + Adam moments), as train_world_model writes.
