@@ -37,6 +37,7 @@ def _config():
   wm.loss_scales.image, wm.lr, wm.batch_size, wm.sequence_length = 0.1, 3e-3, 8, 16
   ac = config.agent
   ac.units, ac.layers, ac.actor_lr, ac.critic_lr, ac.ent_coef = 64, 2, 1e-3, 1e-3, 1e-3
+  ac.bc_lr = 3e-3
   ac.batch_size, ac.sequence_length = 8, 16
   return config
 
@@ -101,3 +102,23 @@ def test_imagination_training_reaches_commanded_goals(world_model, actor_loss):
   rate = _success(model, params, actor, state['actor'], ac, seed=5)
   print(f'{actor_loss}: success {rate:.2f}, imagined goal reached {float(metrics["goal_reached"]):.2f}')
   assert rate >= 0.9
+
+
+def test_behaviour_cloning_on_noisy_demonstrations_reaches_goals(world_model):
+  # DART-style data: the executed actions are the expert's only half the time, the labels always.
+  config, model, params = world_model
+  ac = config.agent
+  actor, critic = learner.networks_from_config(ac, model.num_actions)
+  state = learner.create_state(actor, critic, ac, model.deter + model.stoch * model.classes,
+                               jax.random.PRNGKey(2))
+  state = learner.start_bc(state, ac)
+  step = learner.make_bc_step(model, actor, ac)
+  rng = np.random.default_rng(2)
+  for _ in range(AGENT_UPDATES):
+    state, _ = step(state, params, gridworld.batch(rng, 8, 16, expert_share=0.5))
+  heldout = gridworld.batch(np.random.default_rng(99), 32, 16, expert_share=0.5)
+  accuracy = float(learner.make_bc_eval(model, actor, ac)(state, params, heldout,
+                                                           jax.random.PRNGKey(0))['bc_accuracy'])
+  rate = _success(model, params, actor, state['actor'], ac, seed=5)
+  print(f'bc: held-out accuracy {accuracy:.2f}, success {rate:.2f}')
+  assert accuracy >= 0.9 and rate >= 0.9
