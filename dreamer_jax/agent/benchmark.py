@@ -6,7 +6,9 @@ Figures for the config handed in (the entry point's default is configs/v3.py; wi
   imagined_steps_per_s    one full actor-critic update (posterior starts of a B x T batch, H
                           imagined steps, returns, actor and critic updates) in imagined steps/s
   agent_update_s          one full agent update at B x T: world model + actor-critic
-Targets on a 2-core CPU at the default sizes: >= 200 Hz, >= 10,000 steps/s, <= 12 s.
+Targets on a 2-core CPU at the default sizes: >= 200 Hz, >= 10,000 steps/s, <= 12 s. The update
+includes encoding the B x T real frames to posterior start states and the reward, continue and probe
+heads on every imagined state, not the prior's steps alone.
 """
 
 import os
@@ -71,7 +73,8 @@ def run(config, quick=False):
   imagine_update()
   seconds = median_seconds(imagine_update, repeats)
   results['imagine_update_s'] = round(seconds, 4)
-  results['imagined_steps_per_s'] = round(b * t * int(ac.horizon) / seconds, 1)
+  group = int(ac.grpo_group) if ac.actor_loss == 'grpo' else 1   # GRPO imagines G per start.
+  results['imagined_steps_per_s'] = round(b * t * group * int(ac.horizon) / seconds, 1)
 
   # World model + actor-critic: one full agent update.
   wm_step = wm_train.make_train_step(model, optimizer, wm_config)

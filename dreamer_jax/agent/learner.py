@@ -214,7 +214,8 @@ def make_imagine_step(wm, actor, critic, ac, update_actor=True):
       adv = (rets - value[:, :-1]) / scale
     feat_in = traj['feat'][:, :-1]
     goal_in = goal_vec[:, None].repeat(horizon, 1)
-    clone_logp = actor.apply(state['clone'], feat_in, goal_in)
+    use_kl = float(ac.bc_kl) > 0   # Static: no clone forward pass when the KL term is off.
+    clone_logp = actor.apply(state['clone'], feat_in, goal_in) if use_kl else None
 
     def actor_loss(params):
       logp = actor.apply(params, feat_in, goal_in)
@@ -225,7 +226,8 @@ def make_imagine_step(wm, actor, critic, ac, update_actor=True):
       else:
         loss, clipped = losses.ppo_loss(logp_a, traj['logp'], adv, ent, weight, ac.ppo_clip,
                                         ac.ent_coef)
-      kl = losses.weighted_mean(losses.kl_to_prior(logp, clone_logp), weight)
+      kl = (losses.weighted_mean(losses.kl_to_prior(logp, clone_logp), weight) if use_kl
+            else jnp.zeros(()))
       return loss + ac.bc_kl * kl, dict(actor_loss=loss, clipped=clipped, kl_to_clone=kl,
                                         entropy=losses.weighted_mean(ent, weight))
 
