@@ -55,6 +55,43 @@ def test_bad_replies_are_rejected_with_a_reason(text, message):
     goals.parse_reply(text, INDEX)
 
 
+def test_a_tile_is_inside_its_map_up_to_the_last_cell():
+  # ROUTE 1 is 12x20 cells: x 0..11, y 0..19.
+  assert goals.parse_reply(_reply(x=11, y=19), INDEX)[1] == {
+      'kind': 'navigate', 'map': 'ROUTE 1', 'x': 11, 'y': 19}
+  with pytest.raises(goals.InvalidReply, match=r"tile \(3, 20\) is outside map 'ROUTE 1'"):
+    goals.parse_reply(_reply(x=3, y=20), INDEX)
+  # A map the world gives no size for accepts any coordinate byte, up to 255.
+  index = goals.WorldIndex(map_names={0: 'LEAF TOWN', 3: 'ATTIC'}, map_sizes={0: (14, 12)})
+  spec = {'kind': 'navigate', 'map': 'ATTIC', 'x': 255, 'y': 255}
+  assert goals.check_goal_spec(spec, index) == spec
+
+
+def test_check_goal_spec_refuses_an_unknown_kind_on_its_own():
+  with pytest.raises(goals.InvalidReply, match="unknown goal kind 'fly'; expected one of navigate"):
+    goals.check_goal_spec({'kind': 'fly', 'map': None, 'x': None, 'y': None}, INDEX)
+
+
+def test_embedding_values_worked_by_hand():
+  # dim 32 leaves 32 - 19 = 13 map slots: ids 8 and 21 share slot 8 and differ only in the wrap
+  # feature, 8 // 13 / 4 = 0 against 21 // 13 / 4 = 0.25.
+  names = {8: 'CAVE A', 21: 'CAVE B'}
+  spec = {'kind': 'navigate', 'map': 'CAVE B', 'x': 2, 'y': 8}
+  r = 0.5 ** 0.5
+  want = np.zeros(32, np.float32)
+  want[0] = 1                              # navigate, the first kind.
+  want[6:8] = 1                            # Map and tile present.
+  want[8:10] = 2 / 64, 8 / 64              # x and y / COORD_SCALE.
+  # Period 4: x=2 is half a turn (sin 0, cos -1), y=8 two turns (0, 1); period 16: x=2 is an eighth
+  # of a turn (r, r), y=8 half a turn (0, -1).
+  want[10:18] = 0, -1, 0, 1, r, r, 0, -1
+  want[18] = 0.25
+  want[19 + 8] = 1
+  np.testing.assert_allclose(goals.goal_embedding(spec, names, 32), want, atol=1e-6)
+  other = goals.goal_embedding(dict(spec, map='CAVE A'), names, 32)
+  np.testing.assert_allclose(other, np.where(np.arange(32) == 18, 0, want), atol=1e-6)
+
+
 def test_embedding_is_a_fixed_function_of_the_goal_spec():
   spec = {'kind': 'battle', 'map': 'LEAF GYM', 'x': 4, 'y': 1}
   a = goals.goal_embedding(spec, INDEX.map_names, 64)
@@ -113,6 +150,23 @@ def test_goal_reached_is_judged_from_the_state():
   talk = {'kind': 'talk', 'map': 'LEAF TOWN', 'x': 3, 'y': 6}
   tracker, reached = _progress(talk, dialog_open=True)
   assert not reached and tracker.update(STATE)
+
+
+def test_goal_reached_edge_cases():
+  battle = {'kind': 'battle', 'map': None, 'x': None, 'y': None}
+  tracker, _ = _progress(battle, in_battle=1)
+  assert not tracker.update(dict(STATE, in_battle=0xFF))      # A blackout is no battle won.
+  leader = {'kind': 'battle', 'map': 'LEAF GYM', 'x': 4, 'y': 1}
+  tracker, _ = _progress(leader, map_name='ROUTE 1', in_battle=2)
+  assert not tracker.update(dict(STATE, map_name='ROUTE 1'))  # Another map's trainer is not it.
+  explore = {'kind': 'explore', 'map': None, 'x': None, 'y': None}
+  assert not _progress(explore, x=9, y=2)[1] and _progress(explore, map_name='ROUTE 1')[1]
+  heal = {'kind': 'heal', 'map': 'ROUTE 1', 'x': None, 'y': None}
+  assert not _progress(heal, party_hp=[24])[1]                # Full HP, but not at ROUTE 1.
+  assert not _progress(heal, party_hp=[24], map_name='ROUTE 1', in_battle=1)[1]
+  assert _progress(heal, party_hp=[24], map_name='ROUTE 1')[1]
+  town = {'kind': 'navigate', 'map': 'ROUTE 1', 'x': None, 'y': None}
+  assert _progress(town, map_name='ROUTE 1', x=9, y=17)[1]    # Any tile of the map.
 
 
 def _run(trig, states, reached=()):

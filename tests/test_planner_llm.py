@@ -1,8 +1,10 @@
 """The LLM planner path with the REAL google-genai and openai clients against a local HTTP server.
 
 The server on 127.0.0.1 plays a misbehaving model API: a good answer, prose, malformed JSON, an
-unknown map, 429 then success, 500s until the breaker opens, an answer slower than the timeout. Each
-case must end in a valid goal and a clear log line, with no exception reaching the control loop.
+unknown map, 429 then success, 500s until the breaker opens, an answer that never comes before the
+timeout. Each case must end in a valid goal and a clear log line, with no exception reaching the
+control loop. A slow answer is held on an Event until the test releases it, never on a sleep, so no
+outcome depends on how fast the machine is.
 """
 
 import http.server
@@ -45,7 +47,11 @@ def _reply(spec_overrides=None, **overrides):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-  """Answers generateContent (Gemini) and chat/completions (OpenAI) from the server's script."""
+  """Answers generateContent (Gemini) and chat/completions (OpenAI) from the server's script.
+
+  A script entry is (HTTP status, reply text, held): a held answer waits until the test sets
+  `server.release`; `server.arrived` is set once a held request has reached the server.
+  """
 
   def do_POST(self):  # pylint: disable=invalid-name
     request = json.loads(self.rfile.read(int(self.headers.get('Content-Length', 0))))
@@ -53,9 +59,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     with server.lock:
       server.requests += 1
       server.last_request = request
-      status, text, delay = server.script.pop(0) if server.script else server.default
-    if delay:
-      time.sleep(delay)
+      status, text, held = server.script.pop(0) if server.script else server.default
+    if held:
+      server.arrived.set()
+      server.release.wait(timeout=60.0)  # Only a safety limit: every test releases it.
     if status != 200:
       # A careless server that echoes the caller's key in its error text.
       echoed = self.headers.get('x-goog-api-key') or self.headers.get('authorization', '')
@@ -99,13 +106,15 @@ def server():
 
 @pytest.fixture
 def api(server, monkeypatch):
-  """Resets the server's script; sets fake keys; returns (server, base URLs per backend)."""
-  server.script, server.default, server.requests = [], (200, _reply(), 0.0), 0
+  """Resets the server's script; sets fake keys; yields (server, base URLs per backend)."""
+  server.script, server.default, server.requests = [], (200, _reply(), False), 0
+  server.arrived, server.release = threading.Event(), threading.Event()
   monkeypatch.setenv('GEMINI_API_KEY', FAKE_KEY)
   monkeypatch.setenv('OPENAI_API_KEY', FAKE_KEY)
   monkeypatch.delenv('GOOGLE_API_KEY', raising=False)
   url = f'http://127.0.0.1:{server.server_port}'
-  return server, {'gemini': url, 'openai': url + '/v1'}
+  yield server, {'gemini': url, 'openai': url + '/v1'}
+  server.release.set()  # Frees handlers still holding an answer the client gave up on.
 
 
 def _backend(name, urls, timeout_s=2.0):
@@ -125,17 +134,19 @@ def _planner(llm, asynchronous=False, **kwargs):
 FRAME = np.random.default_rng(0).integers(0, 4, (144, 160)).astype(np.uint8)
 CASES = {
     # name: (server script, expected goal source, expected log text)
-    'good': ([(200, _reply(), 0)], 'llm', 'goal \'Challenge the leader.\''),
-    'prose': ([(200, 'You should go to the gym and fight the leader.', 0)], 'scripted',
+    'good': ([(200, _reply(), False)], 'llm', 'goal \'Challenge the leader.\''),
+    'prose': ([(200, 'You should go to the gym and fight the leader.', False)], 'scripted',
               'reply is prose, not a JSON object'),
-    'malformed': ([(200, '{"goal": "Fight", "goal_spec": {"kind": ', 0)], 'scripted',
+    'malformed': ([(200, '{"goal": "Fight", "goal_spec": {"kind": ', False)], 'scripted',
                   'reply is malformed JSON'),
-    'unknown_map': ([(200, _reply({'map': 'ATLANTIS'}), 0)], 'scripted', "unknown map 'ATLANTIS'"),
-    'outside_map': ([(200, _reply({'x': 40, 'y': 3}), 0)], 'scripted', 'outside map'),
-    'too_long': ([(200, _reply(goal='x' * 500), 0)], 'scripted', 'at most 200 characters'),
-    'unknown_kind': ([(200, _reply({'kind': 'teleport'}), 0)], 'scripted', 'goal_spec.kind'),
-    'rate_limited': ([(429, '', 0), (200, _reply(), 0)], 'llm', 'HTTP 429'),
-    'slow': ([(200, _reply(), 1.5)], 'scripted', 'timed out after 0.5 s'),
+    'unknown_map': ([(200, _reply({'map': 'ATLANTIS'}), False)], 'scripted',
+                    "unknown map 'ATLANTIS'"),
+    'outside_map': ([(200, _reply({'x': 40, 'y': 3}), False)], 'scripted', 'outside map'),
+    'too_long': ([(200, _reply(goal='x' * 500), False)], 'scripted', 'at most 200 characters'),
+    'unknown_kind': ([(200, _reply({'kind': 'teleport'}), False)], 'scripted', 'goal_spec.kind'),
+    'rate_limited': ([(429, '', False), (200, _reply(), False)], 'llm', 'HTTP 429'),
+    # Held until the test ends (a retry's answer too): the call can only end by the 0.5 s timeout.
+    'slow': ([(200, _reply(), True)] * 2, 'scripted', 'timed out after 0.5 s'),
 }
 
 
@@ -163,7 +174,7 @@ def test_each_server_behaviour_ends_in_a_valid_goal(api, caplog, backend, case):
 @pytest.mark.parametrize('backend', ['gemini', 'openai'])
 def test_server_errors_open_the_breaker_then_offline_answers_until_cooldown(api, caplog, backend):
   server, urls = api
-  server.default = (500, '', 0)
+  server.default = (500, '', False)
   now = [0.0]
   planner = _planner(_backend(backend, urls), clock=lambda: now[0])
   with caplog.at_level(logging.INFO, logger='dreamer_jax.planner'):
@@ -175,7 +186,7 @@ def test_server_errors_open_the_breaker_then_offline_answers_until_cooldown(api,
   assert calls_while_open == 4        # 2 failed calls x (1 try + 1 retry); none once open.
   assert FAKE_KEY not in caplog.text and '[redacted]' in caplog.text
   # After the cooldown one call goes through again and, the server healthy, the LLM goal returns.
-  server.default = (200, _reply(), 0)
+  server.default = (200, _reply(), False)
   now[0] = 61.0
   for _ in range(2):
     plan = planner.poll(STATE, FRAME)
@@ -187,7 +198,7 @@ def test_a_failed_call_keeps_a_goal_that_is_not_yet_reached(api, caplog):
   server, urls = api
   planner = _planner(_backend('gemini', urls))
   assert planner.poll(STATE, FRAME).source == 'gemini'
-  server.script = [(200, 'no idea', 0)]
+  server.script = [(200, 'no idea', False)]
   planner.triggers.failed()     # Force a replan on the next step.
   with caplog.at_level(logging.INFO, logger='dreamer_jax.planner'):
     plan = planner.poll(STATE, FRAME)
@@ -198,29 +209,31 @@ def test_a_failed_call_keeps_a_goal_that_is_not_yet_reached(api, caplog):
 @pytest.mark.parametrize('backend', ['gemini', 'openai'])
 def test_control_loop_keeps_stepping_while_a_slow_call_is_in_flight(api, backend):
   server, urls = api
-  server.script = [(200, _reply(), 0.8)]
-  planner = _planner(_backend(backend, urls), asynchronous=True)
+  server.script = [(200, _reply(), True)]
+  # The 60 s timeout is only a safety limit: the answer comes when the test releases it.
+  planner = _planner(_backend(backend, urls, timeout_s=60.0), asynchronous=True)
   try:
     first = planner.poll(STATE, FRAME)
-    assert planner.in_flight
     assert first.source == 'scripted'    # System 1 acts on the rule-based goal meanwhile.
-    steps_during_call = 0
-    deadline = time.monotonic() + 10.0
+    assert server.arrived.wait(timeout=60.0)
+    # The LLM call is at the server and cannot answer: every step returns at once, on the old goal.
+    for _ in range(50):
+      assert planner.poll(STATE, FRAME) is first and planner.in_flight
+    assert planner.triggers.step == 51 and server.requests == 1
+    server.release.set()
+    plan, deadline = first, time.monotonic() + 60.0  # Only a safety limit.
     while planner.in_flight and time.monotonic() < deadline:
       plan = planner.poll(STATE, FRAME)
-      if planner.in_flight:
-        assert plan is first
-        steps_during_call += 1
-      time.sleep(0.002)
-    assert steps_during_call > 20
-    assert planner.current.source == backend
+      time.sleep(0.001)
+    assert not planner.in_flight
+    assert plan is planner.current and plan.source == backend and plan.goal == GOOD['goal']
   finally:
     planner.close()
 
 
 def test_keys_never_appear_in_reprs_errors_or_logs(api, caplog):
   server, urls = api
-  server.default = (500, '', 0)
+  server.default = (500, '', False)
   llm = _backend('gemini', urls)
   planner = _planner(llm)
   with caplog.at_level(logging.DEBUG):
@@ -256,7 +269,7 @@ def test_gemini_planner_sends_screen_and_knowledge_and_falls_back_to_offline(api
   config.planner.gemini_base_url = urls['gemini']
   config.planner.max_retries, config.planner.retry_backoff_s = 0, 0.01
   config.planner.breaker_failures, config.planner.retry_steps = 1, 1
-  server.script = [(200, _reply(), 0)]
+  server.script = [(200, _reply(), False)]
   planner = async_planner.build_planner(config.planner, tinymon_world.load_world(), 'gemini',
                                         asynchronous=False)
   state = dict(STATE, map_id=0, map_name='LEAF TOWN', x=7, y=8)
@@ -265,7 +278,7 @@ def test_gemini_planner_sends_screen_and_knowledge_and_falls_back_to_offline(api
   assert parts[0]['inlineData']['mime_type'] == 'image/png'
   assert 'LEAF GYM' in parts[1]['text'] and '"current_goal"' in parts[1]['text']
   assert server.last_request['generationConfig']['responseMimeType'] == 'application/json'
-  server.default = (500, '', 0)
+  server.default = (500, '', False)
   planner.triggers.failed()
   with caplog.at_level(logging.INFO, logger='dreamer_jax.planner'):
     for _ in range(3):

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -68,8 +69,11 @@ def test_sample_shapes_dtypes_and_consecutive_steps(tmp_path):
   expected = dict(frame=((8, 20, 144, 160), np.uint8), ram=((8, 20, RAM_SIZE), np.float32),
                   action=((8, 20), np.int32), reward=((8, 20), np.float32),
                   reward_terms=((8, 20, 2), np.float32), is_first=((8, 20), np.bool_),
-                  is_terminal=((8, 20), np.bool_), is_last=((8, 20), np.bool_))
+                  is_terminal=((8, 20), np.bool_), is_last=((8, 20), np.bool_),
+                  expert_action=((8, 20), np.int32), goal=((8, 20, 4), np.int32))
   assert {k: (v.shape, v.dtype) for k, v in batch.items()} == expected
+  # make_step records no labels: behaviour cloning must see "none", not a zero action or goal.
+  assert (batch['expert_action'] == -1).all() and (batch['goal'] == -1).all()
   assert replay.reward_term_names == TERMS
   for b in range(8):
     # reward == t and the stream is in reward_terms: consecutive steps of one stream, across chunks.
@@ -183,3 +187,90 @@ def test_steps_of_another_layout_are_refused_in_one_sentence(tmp_path):
   other = dict(make_step(4), ram=np.zeros(RAM_SIZE + 1, np.float32))
   with pytest.raises(UserError, match='holds steps with 16 RAM features .* to a new directory'):
     replay_lib.Replay(tmp_path, chunk_size=4).add(other)
+
+
+def test_a_replay_too_short_or_too_fragmented_is_one_sentence(tmp_path):
+  replay = replay_lib.Replay(tmp_path, chunk_size=10)
+  rng = np.random.default_rng(0)
+  with pytest.raises(UserError) as e:
+    replay.sample(4, 20, rng)
+  assert str(e.value) == (
+      f'replay directory {str(tmp_path)!r} holds 0 steps in 0 runs of consecutive steps, the '
+      'longest 0 steps, but sequence_length=20 asks for 20 consecutive steps of one stream; '
+      'collect more steps or lower sequence_length.')
+  # 30 steps, enough in total, but in 3 streams of 10: no 20 consecutive steps of one stream.
+  fill(replay, 10, streams=3)
+  with pytest.raises(UserError) as e:
+    replay.sample(4, 20, rng)
+  assert str(e.value) == (
+      f'replay directory {str(tmp_path)!r} holds 30 steps in 3 runs of consecutive steps, the '
+      'longest 10 steps, but sequence_length=20 asks for 20 consecutive steps of one stream; '
+      'collect more steps or lower sequence_length.')
+  # A run exactly as long as a sequence is one valid start: steps 0..9 of some stream.
+  batch = replay.sample(6, 10, rng)
+  np.testing.assert_array_equal(batch['reward'], np.tile(np.arange(10, dtype=np.float32), (6, 1)))
+
+
+# The child of `run_with_file_size_limit`: `limit_file_size(n)` makes the kernel stop any later
+# write that would take one of the child's files past n bytes, partway, as a full disk does.
+_LIMIT_PREAMBLE = '''
+import errno, os, resource, signal, sys
+DIE = sys.argv[2] == 'die'
+
+def limit_file_size(limit):
+  resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # The kill must not dump core into the cwd.
+  # Python starts with SIGXFSZ ignored, so that the cut write raises OSError EFBIG; the default
+  # action kills the process inside the write instead.
+  signal.signal(signal.SIGXFSZ, signal.SIG_DFL if DIE else signal.SIG_IGN)
+  resource.setrlimit(resource.RLIMIT_FSIZE, (limit, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+def cut_write(write, *args):
+  try:
+    write(*args)
+  except OSError as e:
+    print('failed', errno.errorcode[e.errno], flush=True)
+'''
+
+
+def run_with_file_size_limit(body, directory, die):
+  """Runs `body` (Python source after `_LIMIT_PREAMBLE`) with `directory` as sys.argv[1].
+
+  A write cut by `limit_file_size` kills the child with SIGXFSZ (`die`) or raises OSError in it.
+  Returns the child's stdout once it has ended the way `die` says.
+  """
+  proc = subprocess.run(
+      [sys.executable, '-c', _LIMIT_PREAMBLE + body, str(directory), 'die' if die else 'raise'],
+      cwd=REPO, capture_output=True, text=True, timeout=120)  # Only a safety limit.
+  assert proc.returncode == (-signal.SIGXFSZ if die else 0), proc.stderr
+  return proc.stdout
+
+
+_CUT_CHUNK = '''
+from dreamer_jax.envs import replay as replay_lib
+from tests.test_replay import digest, fill
+replay = replay_lib.Replay(sys.argv[1], chunk_size=8)
+fill(replay, 16)
+for index in replay.chunk_ids():
+  print('written', index, digest(replay.chunk(index)), flush=True)
+limit_file_size(20_000)  # A chunk of 8 steps takes ~47 KB (8 x 5,760 frame bytes alone).
+cut_write(fill, replay, 8)
+'''
+
+
+@pytest.mark.parametrize('die', [True, False], ids=['killed', 'raised'])
+def test_a_chunk_write_cut_short_leaves_no_torn_chunk(tmp_path, die):
+  out = run_with_file_size_limit(_CUT_CHUNK, tmp_path, die).splitlines()
+  reported = {int(line.split()[1]): line.split()[2] for line in out if line.startswith('written')}
+  assert sorted(reported) == [0, 1]
+  assert ('failed EFBIG' in out) != die
+  names = [os.path.basename(replay_lib.chunk_path(tmp_path, i)) for i in (0, 1)]
+  # The cut chunk 2 is no file at all, never half of one.
+  assert not os.path.exists(replay_lib.chunk_path(tmp_path, 2))
+  if not die:
+    assert sorted(os.listdir(tmp_path)) == names  # The writer removed its temporary file.
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')  # A torn chunk would be skipped with an 'unreadable' warning.
+    reopened = replay_lib.Replay(tmp_path, chunk_size=8)
+  assert reopened.chunk_ids() == [0, 1] and len(reopened) == 16
+  assert {i: digest(reopened.chunk(i)) for i in reopened.chunk_ids()} == reported
+  assert sorted(os.listdir(tmp_path)) == names  # A dead writer's temporary file is gone.

@@ -84,6 +84,12 @@ def test_badges_held_at_reset_earn_nothing():
   _only(g.step(), no_progress=-W['no_progress'])
 
 
+def test_experience_going_down_is_no_reward_and_no_penalty():
+  g = Game()
+  g.party([dict(PIKA, exp=900)])
+  _only(g.step(), no_progress=-W['no_progress'])
+
+
 def test_xp_and_hp_of_the_same_mon():
   g = Game()
   g.party([dict(PIKA, exp=1250, hp=25)])
@@ -176,7 +182,11 @@ def test_trainer_battle_with_two_mons_won_once():
 
 def test_blackout_is_not_a_win():
   g = Game()
-  _only(_battle(g, rm.BATTLE_TRAINER, [20, 0, 30], [0xFF, 0]), no_progress=-W['no_progress'])
+  # The enemy's first mon fainted, so only the way the battle ends tells a loss from a win: neither
+  # the step to 0xFF nor the one back to 0 wins.
+  _only(_battle(g, rm.BATTLE_TRAINER, [20, 0, 30], [0xFF]), no_progress=-W['no_progress'])
+  g.mem[rm.IS_IN_BATTLE] = rm.BATTLE_NONE
+  _only(g.step(), no_progress=-W['no_progress'])
 
 
 def test_running_away_is_not_a_win():
@@ -192,11 +202,69 @@ def test_weights_from_config_scale_terms():
   _only(g.step(), new_map=3.0)
 
 
+def test_a_zero_weight_switches_a_term_off():
+  g = Game(weights=dict(no_progress=0))
+  _only(g.step())
+
+
 def test_bad_weights_are_one_sentence():
   with pytest.raises(UserError, match=r"unknown reward term\(s\) \['badges'\]"):
     rewards.reward_weights({'badges': 1.0})
   with pytest.raises(UserError, match='hp_lost=-1.0 is not a non-negative number'):
     rewards.reward_weights({'hp_lost': -1.0})
+  # A YAML or flag typo: True would silently count as weight 1.
+  with pytest.raises(UserError, match='badge=True is not a non-negative number'):
+    rewards.reward_weights({'badge': True})
+
+
+def test_reset_starts_a_fresh_episode():
+  g = Game()
+  g.mem[rm.X_COORD] = 6
+  g.step()
+  g.mem[rm.CUR_MAP] = 2
+  g.step()
+  g.mem[rm.CUR_MAP], g.mem[rm.X_COORD] = 1, 5
+  g.step()
+  g.step()
+  assert g.tracker.steps_without_progress == 2
+  g.tracker.reset(state_lib.read_snapshot(g.mem))
+  assert g.tracker.steps_without_progress == 0
+  # The last episode's tile (6, 5) and map 2 are new again; a standing step counts from 1 again.
+  _only(g.step(), no_progress=-W['no_progress'])
+  assert g.tracker.steps_without_progress == 1
+  g.mem[rm.X_COORD] = 6
+  _only(g.step())
+  g.mem[rm.CUR_MAP] = 2
+  _only(g.step(), new_map=W['new_map'])
+
+
+@pytest.mark.parametrize('restart', ['reset', 'rebase'])
+def test_a_battle_before_a_restart_is_not_won_after_it(restart):
+  g = Game()
+  g.mem[rm.IS_IN_BATTLE] = rm.BATTLE_WILD
+  for hp in (20, 0):  # The enemy fainted; the battle has not ended yet.
+    gt.put_u16(g.mem, rm.ENEMY_MON_HP, hp)
+    g.step()
+  # The new start is in a battle whose enemy is never seen alive (a stale 0): its end is no win.
+  getattr(g.tracker, restart)(state_lib.read_snapshot(g.mem))
+  g.mem[rm.IS_IN_BATTLE] = rm.BATTLE_NONE
+  assert g.step()['battle_won'] == 0
+
+
+def test_rebase_diffs_against_the_loaded_state_and_keeps_what_the_episode_earned():
+  g = Game()
+  before = state_lib.read_snapshot(g.mem)  # Pikachu at 1,000 exp; only dex #25 owned.
+  gt.set_dex(g.mem, rm.POKEDEX_OWNED, [25, 19])
+  g.party([dict(PIKA, exp=1250)])
+  _only(g.step(), new_species=W['new_species'], xp=250 * W['xp'])
+  # Loading the earlier state: exp is back at 1,000 and #19 not owned there.
+  gt.set_dex(g.mem, rm.POKEDEX_OWNED, [25])
+  g.party([PIKA])
+  g.tracker.rebase(before)
+  g.party([dict(PIKA, exp=1100)])
+  _only(g.step(), xp=100 * W['xp'])  # 1,100 - 1,000, not measured from 1,250.
+  gt.set_dex(g.mem, rm.POKEDEX_OWNED, [25, 19])
+  _only(g.step(), no_progress=-W['no_progress'])  # #19 was already caught this episode.
 
 
 def test_config_defaults_match_the_table():

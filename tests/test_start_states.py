@@ -53,6 +53,30 @@ def test_files_are_written_atomically_and_checked(tmp_path):
     start_states.read_state_file(path, SHA1)
 
 
+_CUT_STATE = f'''
+from dreamer_jax.envs import start_states
+path = os.path.join(sys.argv[1], 's.state')
+start_states.write_state_file(path, bytes(range(256)) * 4, {SHA1!r})
+limit_file_size(4096)
+cut_write(start_states.write_state_file, path, bytes(100_000), {SHA1!r})
+cut_write(start_states.write_state_file, os.path.join(sys.argv[1], 'new.state'), bytes(100_000),
+          {SHA1!r})
+'''
+
+
+@pytest.mark.parametrize('die', [True, False], ids=['killed', 'raised'])
+def test_a_write_cut_short_leaves_the_old_file_or_none(tmp_path, die):
+  from tests.test_replay import run_with_file_size_limit  # pylint: disable=g-import-not-at-top
+  # The child writes a 1 KiB state, then two of 100,000 bytes that its 4,096-byte file size limit
+  # cuts (killed at the first, or both raising OSError EFBIG).
+  out = run_with_file_size_limit(_CUT_STATE, tmp_path, die)
+  assert out.split() == ([] if die else ['failed', 'EFBIG'] * 2)
+  assert start_states.read_state_file(tmp_path / 's.state', SHA1) == bytes(range(256)) * 4
+  assert not (tmp_path / 'new.state').exists()
+  if not die:
+    assert os.listdir(tmp_path) == ['s.state']  # No temporary left behind.
+
+
 def test_generated_start_is_cached_per_rom(tmp_path, monkeypatch):
   monkeypatch.setenv('DREAMER_JAX_CACHE', str(tmp_path / 'cache'))
   rom = rom_lib.read_rom(gt.make_rom(tmp_path / 'ov.gb'))

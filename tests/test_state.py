@@ -70,12 +70,24 @@ def test_unknown_map_and_empty_or_garbage_party():
 def test_snapshot_keeps_identity_and_battle_fields():
   mem = _red_memory()
   mem[rm.IS_IN_BATTLE] = 2
-  gt.put_u16(mem, rm.ENEMY_MON_HP, 12)
-  gt.put_u16(mem, rm.ENEMY_MON_MAX_HP, 48)
+  gt.put_u16(mem, rm.ENEMY_MON_HP, 300)  # Above 255: both bytes, high byte first (0x01, 0x2C).
+  gt.put_u16(mem, rm.ENEMY_MON_MAX_HP, 348)
   mem[rm.ENEMY_MON_LEVEL] = 14
   mem[rm.PLAYER_FACING] = 0x0C
-  mem[rm.WALK_COUNTER] = 3
+  mem[rm.WALK_COUNTER] = 1
+  mem[rm.JOY_IGNORE] = 0x30  # LEFT and RIGHT ignored (a cutscene).
+  # Party struct offset 0x03 is the box level, not the live one (shared/reference/pokered_ram.md).
+  mem[rm.party_mon_address(0, rm.MON_BOX_LEVEL)] = 7
   snap = state_lib.read_snapshot(mem)
   assert snap.party[0] == state_lib.Mon(0xB1, 20, 25, 9, 729, (0x1234, 0xABCD))
-  assert (snap.enemy_hp, snap.enemy_max_hp, snap.enemy_level) == (12, 48, 14)
-  assert (snap.facing, snap.walking) == (0x0C, True)
+  assert (snap.enemy_hp, snap.enemy_max_hp, snap.enemy_level) == (300, 348, 14)
+  assert (snap.facing, snap.walking, snap.joy_ignore) == (0x0C, True, 0x30)
+  mem[rm.WALK_COUNTER] = 0
+  assert not state_lib.read_snapshot(mem).walking
+
+
+def test_dex_bitfields_put_dex_number_n_at_bit_n_minus_1():
+  # Owned #1, #4 and #151: byte 0 bits 0 and 3, byte 18 bit 6 (150 = 18 * 8 + 6).
+  snap = state_lib.read_snapshot(_red_memory())
+  assert snap.dex_owned == 1 << 0 | 1 << 3 | 1 << 150
+  assert snap.dex_seen == 1 << 0 | 1 << 3 | 1 << 6 | 1 << 15 | 1 << 149 | 1 << 150

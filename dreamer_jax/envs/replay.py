@@ -7,8 +7,9 @@ file of `chunk_size` consecutive steps. Each chunk records the chunk of the same
 continues, so sampled sequences run across chunk boundaries but never across streams or sessions.
 
 Files: `chunk-<index>.npz` (np.savez, uncompressed), written to a temporary name in the same
-directory, fsynced and renamed, so a kill at any moment leaves every finished chunk whole. Reopening
-a directory reloads every chunk in index order: the same steps in the same order.
+directory, fsynced and renamed, so a kill or a full disk at any moment leaves every finished chunk
+whole and no torn one. Reopening a directory reloads every chunk in index order: the same steps in
+the same order.
 """
 
 import os
@@ -70,11 +71,18 @@ def chunk_path(directory, index):
 
 def _write_atomic(path, arrays):
   tmp = f'{path}.{os.getpid()}.tmp'
-  with open(tmp, 'wb') as f:
-    np.savez(f, **arrays)
-    f.flush()
-    os.fsync(f.fileno())
-  os.replace(tmp, path)
+  try:
+    with open(tmp, 'wb') as f:
+      np.savez(f, **arrays)
+      f.flush()
+      os.fsync(f.fileno())
+    os.replace(tmp, path)
+  except BaseException:
+    # A failed write (a full disk) leaves no half chunk behind; while this process lives, `_load`
+    # would keep its temporary file, taking it for a write in progress.
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
   # The rename itself must reach the disk too.
   dir_fd = os.open(os.path.dirname(path) or '.', os.O_RDONLY)
   try:
@@ -307,14 +315,22 @@ class Replay:
       reward float32 [B, T], reward_terms float32 [B, T, K] (names in `reward_term_names`),
       is_first, is_terminal, is_last bool [B, T]; expert_action int32 [B, T] and goal int32
       [B, T, 4] (GOAL_FIELDS), −1 where not recorded.
+
+    Raises:
+      UserError: no run of one stream's consecutive steps is `sequence_length` long (too few steps
+        collected, or spread over too many streams or sessions).
     """
     runs = self._runs()
     lengths = np.array([bounds[-1] for _, bounds in runs], np.int64)
     starts = np.maximum(lengths - sequence_length + 1, 0)
     ends = np.cumsum(starts)
     if not ends.size or ends[-1] == 0:
-      raise ValueError(
-          f'the replay holds no {sequence_length} consecutive steps yet ({len(self)} steps).')
+      # A user's choice (sequence_length against what was collected), so one sentence, no traceback.
+      raise UserError(
+          f'replay directory {self.directory!r} holds {len(self)} steps in {len(runs)} runs of '
+          f'consecutive steps, the longest {lengths.max(initial=0)} steps, but sequence_length='
+          f'{sequence_length} asks for {sequence_length} consecutive steps of one stream; collect '
+          'more steps or lower sequence_length.')
     # Uniform over every valid start position in the replay.
     positions = rng.integers(0, ends[-1], size=batch_size)
     run_ids = np.searchsorted(ends, positions, side='right')
