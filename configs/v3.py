@@ -90,6 +90,9 @@ def _world_model():
       gumbel_anneal_steps=10_000,
       image_loss='categorical',         # or 'mse'.
       reward_bins=255,
+      # The terms the reward head learns (their weighted sum): the history-free ones, which a
+      # 15-step imagined window can predict; () learns the replay's total reward.
+      reward_terms=('badge', 'battle_won', 'xp', 'hp_lost'),
       kl_dyn=0.5,
       kl_rep=0.1,
       free_nats=1.0,

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dreamer_jax.envs.features import decode_probe_targets
+from dreamer_jax.errors import UserError
 
 FULL_SIZE = (144, 160)
 
@@ -33,8 +34,25 @@ def action_into(action, is_first):
   return np.where(is_first, 0, prev).astype(np.int32)
 
 
-def prepare_batch(batch):
-  """A `Replay.sample` dict -> the train step's input dict of numpy arrays.
+def reward_columns(term_names, wanted):
+  """Indices of the reward terms `wanted` in a replay's `reward_term_names`, or None for the total.
+
+  The reward head learns only these terms: imagination runs 15 steps from a start state, and terms
+  that depend on the whole episode's history (a new map, tile or species) are not predictable from
+  such a window (`world_model.reward_terms`). A replay without terms (synthetic) trains on its total.
+  """
+  if not wanted or not term_names:
+    return None
+  missing = [t for t in wanted if t not in term_names]
+  if missing:
+    raise UserError(f'world_model.reward_terms names {missing}, which the replay does not record; '
+                    f'expected some of {list(term_names)}.')
+  return [list(term_names).index(t) for t in wanted]
+
+
+def prepare_batch(batch, columns=None):
+  """A `Replay.sample` dict -> the train step's input dict of numpy arrays; `columns` (from
+  `reward_columns`) picks the reward terms the reward is the sum of (None: the total reward).
 
   Returns:
     frame uint8 [B, T, 144, 160]; ram float32 [B, T, R]; action int32 [B, T] (into each step);
@@ -53,7 +71,8 @@ def prepare_batch(batch):
       ram=ram,
       action=action_into(np.asarray(batch['action'], np.int32), is_first),
       is_first=is_first,
-      reward=np.asarray(batch['reward'], np.float32),
+      reward=(np.asarray(batch['reward'], np.float32) if columns is None else
+              np.asarray(batch['reward_terms'], np.float32)[..., columns].sum(-1)),
       cont=1.0 - np.asarray(batch['is_terminal'], np.float32),
       probes=decode_probe_targets(ram),
   )

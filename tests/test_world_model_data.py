@@ -1,0 +1,22 @@
+"""The world model's input pipeline: which reward the reward head learns."""
+
+import numpy as np
+import pytest
+
+from dreamer_jax.errors import UserError
+from dreamer_jax.world_model import data
+
+
+def test_reward_head_target_is_the_sum_of_the_chosen_terms():
+  # Two steps with terms (badge, new_map, xp) = (10, 0.5, 0.02) and (0, 0.5, 0): the history-free
+  # target keeps badge + xp: 10.02 and 0.
+  raw = data.synthetic_batch(np.random.default_rng(0), 1, 2)
+  raw['reward'] = np.array([[10.52, 0.5]], np.float32)
+  raw['reward_terms'] = np.array([[[10.0, 0.5, 0.02], [0.0, 0.5, 0.0]]], np.float32)
+  names = ('badge', 'new_map', 'xp')
+  columns = data.reward_columns(names, ('badge', 'xp'))
+  np.testing.assert_allclose(data.prepare_batch(raw, columns)['reward'], [[10.02, 0.0]], rtol=1e-6)
+  np.testing.assert_allclose(data.prepare_batch(raw)['reward'], [[10.52, 0.5]], rtol=1e-6)
+  assert data.reward_columns(names, ()) is None and data.reward_columns((), ('badge',)) is None
+  with pytest.raises(UserError, match=r"reward_terms names \['gold'\]"):
+    data.reward_columns(names, ('gold',))
