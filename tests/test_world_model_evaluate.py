@@ -44,14 +44,22 @@ def test_train_resume_and_evaluate_end_to_end(tmp_path):
   replay_dir = _write_replay(str(tmp_path / 'replay'))
   workdir = str(tmp_path / 'wm')
   config = v3.get_config('small')
+  config.world_model.checkpoint_every = 100   # Only the final and the budget's checkpoints.
   state, metrics = train.train(config, workdir, replay_dir, steps=2)
   assert int(state['step']) == 2 and np.isfinite(metrics['loss'])
-  # Resumes at step 2; a spent time budget stops the loop after one more update, checkpointed.
-  state, _ = train.train(config, workdir, replay_dir, steps=50, minutes=1e-6)
-  assert int(state['step']) == 3
+  # Resumes at step 2 with a 1-minute budget on a fake clock: 0 s at the start, 30 s before update
+  # 3 (time left: it runs and the loop goes on), 61 s before update 4 (spent: it still runs, then
+  # the loop checkpoints and stops). A fourth reading (before an update 5) would raise IndexError.
+  readings = [0.0, 30.0, 61.0]
+  clock = lambda: readings.pop(0)
+  state, _ = train.train(config, workdir, replay_dir, steps=50, minutes=1.0, clock=clock)
+  assert int(state['step']) == 4 and not readings
+  ckpt = train.Checkpoints(workdir)
+  assert sorted(ckpt.manager.all_steps()) == [2, 4]  # 4 is the budget's save, not a periodic one.
+  ckpt.close()
   result = evaluate.run(workdir, num_windows=4)
   wm = config.world_model
-  assert result['step'] == 3 and result['horizon'] == wm.eval_horizon
+  assert result['step'] == 4 and result['horizon'] == wm.eval_horizon
   assert len(result['drift_curve']) == wm.eval_horizon
   assert 0 <= result['drift'] and 0 <= result['map_mismatch_rate'] <= 1
   # The headline follows the prior's most likely latent; the sampled rollout is reported beside it.

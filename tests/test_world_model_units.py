@@ -1,4 +1,5 @@
-"""World model units: shapes, two-hot, symlog, KL balancing and free bits, latent gradients, data."""
+"""World model units: shapes, two-hot, symlog, KL balancing and free bits, latent gradients, data;
+the RSSM's episode resets, inputs, unimix, feature layout and most likely latents."""
 
 import jax
 import jax.numpy as jnp
@@ -195,3 +196,92 @@ def test_prior_probe_loss_skips_episode_starts_and_trains_the_prior(small):
   grads_off = jax.grad(lambda p: losses.loss_fn(model, p, batch, key, 1.0, hp(0.0))[0])(params)
   prior_out = lambda g: g['params']['rssm']['prior_out']['kernel']
   assert not np.allclose(prior_out(grads), prior_out(grads_off))
+
+
+def _embed_width(model, params):
+  shape = jax.eval_shape(lambda p: model.apply(p, jnp.zeros((1, 72, 80), jnp.uint8),
+                                               jnp.zeros((1, RAM)),
+                                               method=model_lib.WorldModel.encode), params)
+  return shape.shape[-1]
+
+
+def test_episode_start_resets_the_carry_and_the_action_into_it(small):
+  # A new episode at step k = 3 of 6: from k on, observing the whole sequence must give exactly what
+  # observing its suffix from the initial carry gives, whatever came before k and whatever action
+  # is recorded into step k (5 here, 0 in the suffix). Most likely latents: no sampling.
+  _, model, params = small
+  b, t, k = 2, 6, 3
+  embed = jax.random.normal(jax.random.PRNGKey(0), (b, t, _embed_width(model, params)))
+  action = jnp.array([[1, 2, 3, 5, 4, 1], [3, 3, 1, 5, 2, 2]], jnp.int32)
+  is_first = jnp.zeros((b, t), bool).at[:, 0].set(True).at[:, k].set(True)
+  observe = lambda e, a, f: model_lib.observe(model, params, e, a, f, model_lib.initial_carry(
+      model, b), jax.random.PRNGKey(1), mode=True)[1:]
+  states, post, prior = observe(embed, action, is_first)
+  suffix_states, suffix_post, suffix_prior = observe(
+      embed[:, k:], action[:, k:].at[:, 0].set(0), is_first[:, k:])
+  for name in ('deter', 'stoch'):
+    np.testing.assert_allclose(states[name][:, k:], suffix_states[name], atol=1e-6, err_msg=name)
+  np.testing.assert_allclose(post[:, k:], suffix_post, atol=1e-5)
+  np.testing.assert_allclose(prior[:, k:], suffix_prior, atol=1e-5)
+  # Without the episode start the history does reach step k (so the comparison above is not idle).
+  carried, _, _ = observe(embed, action, is_first.at[:, k].set(False))
+  assert not np.allclose(carried['deter'][:, k], states['deter'][:, k], atol=1e-3)
+
+
+def test_prior_reads_the_action_and_latent_and_the_posterior_the_frame(small):
+  # h' = GRU(MLP(s, a), h); the prior is read from h', the posterior from (h', embed). Changing one
+  # input at a time (a mid-episode step, most likely latents) must move exactly what depends on it.
+  _, model, params = small
+  b = 2
+  carry = dict(deter=jax.random.normal(jax.random.PRNGKey(0), (b, model.deter)),
+               stoch=jax.nn.one_hot(jax.random.randint(jax.random.PRNGKey(1), (b, model.stoch), 0,
+                                                       model.classes), model.classes))
+  embed = jax.random.normal(jax.random.PRNGKey(2), (b, _embed_width(model, params)))
+  action = jnp.array([1, 4], jnp.int32)
+
+  def step(carry, embed, action):
+    new, post, prior = model.apply(params, carry, embed, action, jnp.zeros(b, bool),
+                                   jax.random.PRNGKey(3), 1.0, True,
+                                   method=model_lib.WorldModel.obs_step)
+    return dict(deter=new['deter'], post=post, prior=prior)
+
+  base = step(carry, embed, action)
+  moved = lambda out: {k for k in base if not np.allclose(out[k], base[k], atol=1e-5)}
+  assert moved(step(carry, -embed, action)) == {'post'}
+  assert moved(step(carry, embed, action + 1)) == {'deter', 'post', 'prior'}
+  assert moved(step(dict(carry, stoch=carry['stoch'][::-1]), embed, action)) == {
+      'deter', 'post', 'prior'}
+  assert moved(step(dict(carry, deter=-carry['deter']), embed, action)) == {'deter', 'post', 'prior'}
+
+
+def test_unimix_floors_every_latent_probability(small):
+  # (1 - u) softmax + u / K with logits (0, ln 3), u = 0.2: 0.8 (1/4, 3/4) + 0.1 = (0.3, 0.7).
+  np.testing.assert_allclose(np.exp(rssm.mix_logits(jnp.array([0.0, np.log(3)]), 0.2)),
+                             [0.3, 0.7], rtol=1e-6)
+  # In the model: with its latent logits blown up 1000x the softmax alone puts ~0 on most classes;
+  # the mix keeps each at least unimix / K = 0.01 / 8 = 0.00125, in the prior and the posterior.
+  wm, model, params = small
+  latent_layer = lambda path: any(getattr(p, 'key', None) in ('prior_out', 'post_out') for p in path)
+  scaled = jax.tree_util.tree_map_with_path(
+      lambda path, x: 1000.0 * x if latent_layer(path) else x, params)
+  embed = jax.random.normal(jax.random.PRNGKey(0), (2, 3, _embed_width(model, params)))
+  _, _, post, prior = model_lib.observe(
+      model, scaled, embed, jnp.ones((2, 3), jnp.int32), jnp.array([[True, False, False]] * 2),
+      model_lib.initial_carry(model, 2), jax.random.PRNGKey(1))
+  floor = wm.unimix / wm.classes
+  for logp in (post, prior):
+    probs = np.exp(np.asarray(logp))
+    assert probs.min() >= floor * (1 - 1e-4) and probs.min() < 2 * floor
+
+
+def test_feature_is_deter_then_flattened_stoch():
+  # Trained heads and actors are tied to this layout: h first, then the S one-hot rows of K in turn.
+  carry = dict(deter=jnp.array([[1.0, 2.0]]), stoch=jnp.array([[[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]]]))
+  np.testing.assert_array_equal(rssm.feature(carry), [[1.0, 2.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0]])
+
+
+def test_mode_latent_takes_each_categorical_s_most_likely_class():
+  # Two categoricals of three classes: the argmax of each row, one-hot.
+  logits = jnp.log(jnp.array([[[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]]]))
+  np.testing.assert_array_equal(rssm.mode_latent(logits), [[[0, 1, 0], [1, 0, 0]]])
+

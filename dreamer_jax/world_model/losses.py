@@ -26,13 +26,15 @@ def kl_balance(post, prior, free_nats, dyn_scale, rep_scale):
     post, prior: log-probs [..., S, K].
 
   Returns:
-    (loss [...], dict of the unclamped dyn and rep [...]).
+    (loss [...], dict of the unclamped dyn and rep and the clamped dyn_clamped and rep_clamped [...];
+     loss = dyn_scale * dyn_clamped + rep_scale * rep_clamped).
   """
   sg = jax.lax.stop_gradient
   dyn = categorical_kl(sg(post), prior)
   rep = categorical_kl(post, sg(prior))
-  loss = dyn_scale * jnp.maximum(dyn, free_nats) + rep_scale * jnp.maximum(rep, free_nats)
-  return loss, dict(dyn=dyn, rep=rep)
+  dyn_clamped, rep_clamped = jnp.maximum(dyn, free_nats), jnp.maximum(rep, free_nats)
+  loss = dyn_scale * dyn_clamped + rep_scale * rep_clamped
+  return loss, dict(dyn=dyn, rep=rep, dyn_clamped=dyn_clamped, rep_clamped=rep_clamped)
 
 
 def image_loss(pred, target, kind):
@@ -68,10 +70,13 @@ def loss_fn(model, params, batch, key, temp, hp, unroll=1):
 
   Args:
     model: a `WorldModel`; hp: dict with kl_dyn, kl_rep, free_nats and scales {image, reward, cont,
-      ram_probe, and optionally prior_probe} (plain floats); temp: Gumbel temperature (a traced scalar).
+      ram_probe, and optionally prior_probe} (plain floats, or scalar arrays); a plain 0 (or no)
+      prior_probe leaves that term out; temp: Gumbel temperature (a traced scalar).
 
   Returns:
-    (loss, (metrics dict of scalars, states {deter [B, T, D], stoch [B, T, S, K]})).
+    (loss, (metrics dict of scalars, states {deter [B, T, D], stoch [B, T, S, K]})). The metrics
+    hold every part of the loss: loss = kl_dyn * kl_dyn_clamped + kl_rep * kl_rep_clamped
+    + sum over the scales of scale * <name>_loss.
   """
   b, t = batch['action'].shape
   frame = data_lib.downsample(batch['frame'], model.image_size)
@@ -90,12 +95,15 @@ def loss_fn(model, params, batch, key, temp, hp, unroll=1):
       cont=optax.sigmoid_binary_cross_entropy(out['cont'], flat(batch['cont'])),
       ram_probe=heads_lib.probe_loss(out['probes'], probe_targets),
   )
-  if scales.get('prior_probe', 0.0):
+  # A plain 0 skips the term's second pass of the probe head. An array scale may be traced (scales
+  # varied under one compiled function) and cannot be compared with 0, so it keeps the term.
+  prior_probe_scale = scales.get('prior_probe', 0.0)
+  if not isinstance(prior_probe_scale, (int, float)) or prior_probe_scale:
     terms['prior_probe'] = prior_probe_loss(
         model, params, flat(states['deter']), flat(prior), probe_targets, flat(batch['is_first']),
         jax.random.fold_in(key, 1), temp)
   kl, kl_terms = kl_balance(post, prior, hp['free_nats'], hp['kl_dyn'], hp['kl_rep'])
   loss = kl.mean() + sum(scales[k] * v.mean() for k, v in terms.items())
   metrics = {f'{k}_loss': v.mean() for k, v in terms.items()}
-  metrics.update(kl_dyn=kl_terms['dyn'].mean(), kl_rep=kl_terms['rep'].mean(), loss=loss)
+  metrics.update({f'kl_{k}': v.mean() for k, v in kl_terms.items()}, loss=loss)
   return loss, (metrics, states)

@@ -156,14 +156,18 @@ def abstract_like(state):
   return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
 
 
-def train(config, workdir, replay_dir, steps=None, minutes=None):
+def train(config, workdir, replay_dir, steps=None, minutes=None, clock=time.monotonic):
   """Trains the world model on a replay directory; resumes from `workdir`'s latest checkpoint.
 
   Args:
     config: the full config (reads `seed` and `world_model`). workdir: checkpoints go here.
     replay_dir: a directory of replay chunks (e.g. from experiments.collect_demos).
     steps: total updates to reach (default `world_model.train_steps`).
-    minutes: a wall-clock budget; when spent, the loop checkpoints and stops early.
+    minutes: a wall-clock budget; when spent, the loop checkpoints and stops early. It is checked
+      before each update, and the update that finds it spent still runs (so a budget spent before
+      the first update still gives one update and a checkpoint).
+    clock: the budget's time in seconds, read once before the loop and once before each update
+      (tests pass a fake one, so no test depends on the machine's speed).
 
   Returns:
     (train state, metrics of the last update as floats).
@@ -191,8 +195,8 @@ def train(config, workdir, replay_dir, steps=None, minutes=None):
   state = replicate(state, mesh)
   train_step = make_train_step(model, optimizer, wm, mesh)
   start = int(state['step'])
-  metrics, batch, last_log, last_step = {}, first, time.time(), start
-  began = time.time()
+  metrics, batch, last_log, last_step = {}, first, time.perf_counter(), start
+  began = clock()
   deadline = None if minutes is None else began + 60 * minutes
   # With a time budget the bar counts minutes (its ETA is then the budget's end), else updates.
   if deadline is None:
@@ -201,21 +205,22 @@ def train(config, workdir, replay_dir, steps=None, minutes=None):
     bar = tqdm.tqdm(total=round(minutes, 2), desc='world model', unit='min',
                     bar_format='{l_bar}{bar}| {n:.1f}/{total} min [{elapsed}<{remaining}{postfix}]')
   for i in range(start, steps):
-    out_of_time = deadline is not None and time.time() > deadline
+    now = clock()
+    out_of_time = deadline is not None and now > deadline
     state, metrics = train_step(state, shard_batch(batch, mesh))
     batch = sample()  # Overlaps with the asynchronously dispatched update.
     if deadline is None:
       bar.update()
     else:
-      bar.n = min(round((time.time() - began) / 60, 2), bar.total)
+      bar.n = min(round((now - began) / 60, 2), bar.total)
       bar.set_postfix_str(f'update {i + 1}', refresh=False)
       bar.refresh()
     if (i + 1) % wm.log_every == 0 or i + 1 == steps or out_of_time:
       metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
-      now = time.time()
-      logging.info('step %d  %.2fs/update  %s', i + 1, (now - last_log) / (i + 1 - last_step),
+      logged = time.perf_counter()
+      logging.info('step %d  %.2fs/update  %s', i + 1, (logged - last_log) / (i + 1 - last_step),
                    '  '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
-      last_log, last_step = now, i + 1
+      last_log, last_step = logged, i + 1
     if (i + 1) % wm.checkpoint_every == 0 or i + 1 == steps or out_of_time:
       ckpt.save(i + 1, state, meta)
     if out_of_time:
