@@ -165,19 +165,28 @@ def test_twohot_loss_of_uniform_logits_is_ln_bins(bins):
 
 
 def test_twohot_split_by_hand():
-  # Five bins in symlog space: centres -20, -10, 0, 10, 20 (10 apart).
-  # x = e^2.5 - 1 has symlog 2.5, a quarter of the way from 0 to 10: weights 0.75 on 0, 0.25 on 10
-  # (0.75 * 0 + 0.25 * 10 = 2.5). x = -(e^12.5 - 1) has symlog -12.5, three quarters of the way
-  # from -20 to -10: 0.25 on -20, 0.75 on -10 (-5 - 7.5 = -12.5).
-  x = jnp.array([np.expm1(2.5), -np.expm1(12.5)])
+  # Five bins: symexp(-20, -10, 0, 10, 20) = (-B, -b, 0, b, B) with b = e^10 - 1 = 22025.466,
+  # B = e^20 - 1. x = b / 4 lies a quarter of the way from 0 to b: weights 0.75 on 0, 0.25 on b.
+  # x = -(b + (B - b) / 4) lies a quarter of the way from -b to -B: 0.75 on -b, 0.25 on -B.
+  b, big = np.expm1(10.0), np.expm1(20.0)
+  x = jnp.array([b / 4, -(b + (big - b) / 4)])
   np.testing.assert_allclose(heads.twohot_encode(x, 5), [[0, 0, 0.75, 0.25, 0],
                                                           [0.25, 0.75, 0, 0, 0]], atol=1e-5)
   # Probabilities (0.1, 0.1, 0.4, 0.2, 0.2), given as unnormalised logits (+3):
   # -(0.75 ln 0.4 + 0.25 ln 0.2) = 0.75 * 0.9162907 + 0.25 * 1.6094379 = 1.0895775.
   logits = jnp.log(jnp.array([0.1, 0.1, 0.4, 0.2, 0.2])) + 3.0
   np.testing.assert_allclose(heads.twohot_loss(logits, x[0]), 1.0895775, rtol=1e-5)
-  # The expected bin under those probabilities: -2 - 1 + 0 + 2 + 4 = 3 in symlog space.
-  np.testing.assert_allclose(heads.twohot_decode(logits), np.expm1(3.0), rtol=1e-5)
+  # The expectation in raw units: -0.1 B - 0.1 b + 0 + 0.2 b + 0.2 B = 0.1 (B + b).
+  np.testing.assert_allclose(heads.twohot_decode(logits), 0.1 * (big + b), rtol=1e-5)
+
+
+def test_twohot_decode_is_unbiased_for_sparse_rewards():
+  # A +10 reward with probability 0.1 and 0 otherwise has expectation 1.0 (the symlog-space
+  # decode gave symexp(0.1 * symlog(10)) = 0.27). Zero logits (a fresh head) decode to exactly 0.
+  probs = 0.1 * heads.twohot_encode(jnp.array(10.0), 255) + 0.9 * heads.twohot_encode(
+      jnp.array(0.0), 255)
+  assert float(heads.twohot_decode(jnp.log(probs))) == pytest.approx(1.0, rel=1e-4)
+  assert float(heads.twohot_decode(jnp.zeros(255))) == 0.0
 
 
 def test_cross_entropy_by_hand():
