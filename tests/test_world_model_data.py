@@ -20,3 +20,14 @@ def test_reward_head_target_is_the_sum_of_the_chosen_terms():
   assert data.reward_columns(names, ()) is None and data.reward_columns((), ('badge',)) is None
   with pytest.raises(UserError, match=r"reward_terms names \['gold'\]"):
     data.reward_columns(names, ('gold',))
+
+
+def test_training_refuses_a_reward_term_the_replay_lacks(tmp_path):
+  from configs import v3  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.envs import demos  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.world_model import train  # pylint: disable=g-import-not-at-top
+  demos.record('random', 1, str(tmp_path / 'r'), max_steps=20, progress=False)
+  config = v3.get_config('small')
+  config.world_model.reward_terms = ('badge', 'gold')
+  with pytest.raises(UserError, match=r"reward_terms names \['gold'\]"):
+    train.train(config, str(tmp_path / 'wm'), str(tmp_path / 'r'), steps=1)

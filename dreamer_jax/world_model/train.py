@@ -180,7 +180,9 @@ def train(config, workdir, replay_dir, steps=None, minutes=None, clock=time.mono
     raise UserError(f'replay {replay_dir} holds {len(replay)} steps; expected at least '
                     f'world_model.sequence_length={wm.sequence_length}.')
   rng = np.random.default_rng(config.seed)
-  sample = lambda: data_lib.prepare_batch(replay.sample(wm.batch_size, wm.sequence_length, rng))
+  columns = data_lib.reward_columns(replay.reward_term_names, tuple(wm.get('reward_terms', ())))
+  sample = lambda: data_lib.prepare_batch(replay.sample(wm.batch_size, wm.sequence_length, rng),
+                                          columns)
   first = sample()
   model = model_lib.from_config(wm)
   optimizer = make_optimizer(wm)
