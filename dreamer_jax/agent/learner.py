@@ -106,6 +106,16 @@ def bc_mask(batch):
   return (batch['label'] >= 0) & ~batch['is_last'] & (batch['goal']['kind'] >= 0)
 
 
+def _bc_inputs(wm, wm_params, batch, key, dim):
+  """Flat [B * T] cloning inputs: posterior features, goal vectors, labels (0 where none) and the
+  mask of steps that count (`bc_mask`); unlabelled rows embed as kind 0 and are masked out."""
+  b, t = batch['action'].shape
+  feat = feature(posterior(wm, wm_params, batch, key)).reshape(b * t, -1)
+  goal = {f: v.reshape(-1) for f, v in batch['goal'].items()}
+  goal_vec = goals_lib.embed(dict(goal, kind=jnp.maximum(goal['kind'], 0)), dim)
+  return feat, goal_vec, jnp.maximum(batch['label'].reshape(-1), 0), bc_mask(batch).reshape(-1)
+
+
 def make_bc_step(wm, actor, ac):
   """Compiles `step(state, wm_params, batch) -> (state, metrics)`: one cross-entropy update of the
   actor towards the expert's labels on posterior states of real sequences."""
@@ -114,13 +124,7 @@ def make_bc_step(wm, actor, ac):
 
   def step(state, wm_params, batch):
     key, post_key = jax.random.split(state['key'])
-    feat = feature(posterior(wm, wm_params, batch, post_key))
-    b, t = batch['action'].shape
-    feat = feat.reshape(b * t, -1)
-    goal = {f: jnp.maximum(v.reshape(-1), -1) for f, v in batch['goal'].items()}
-    goal_vec = goals_lib.embed(dict(goal, kind=jnp.maximum(goal['kind'], 0)), dim)
-    mask = bc_mask(batch).reshape(-1)
-    label = jnp.maximum(batch['label'].reshape(-1), 0)
+    feat, goal_vec, label, mask = _bc_inputs(wm, wm_params, batch, post_key, dim)
 
     def loss_fn(params):
       logp = actor.apply(params, feat, goal_vec)
@@ -140,13 +144,8 @@ def make_bc_eval(wm, actor, ac):
   dim = int(ac.goal_dim)
 
   def evaluate(state, wm_params, batch, key):
-    feat = feature(posterior(wm, wm_params, batch, key))
-    b, t = batch['action'].shape
-    goal = {f: v.reshape(-1) for f, v in batch['goal'].items()}
-    goal_vec = goals_lib.embed(dict(goal, kind=jnp.maximum(goal['kind'], 0)), dim)
-    logp = actor.apply(state['actor'], feat.reshape(b * t, -1), goal_vec)
-    loss, acc = losses.bc_loss(logp, jnp.maximum(batch['label'].reshape(-1), 0),
-                               bc_mask(batch).reshape(-1))
+    feat, goal_vec, label, mask = _bc_inputs(wm, wm_params, batch, key, dim)
+    loss, acc = losses.bc_loss(actor.apply(state['actor'], feat, goal_vec), label, mask)
     return dict(bc_loss=loss, bc_accuracy=acc)
 
   return jax.jit(evaluate)

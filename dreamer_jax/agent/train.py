@@ -19,6 +19,7 @@ import tqdm
 from dreamer_jax.agent import learner
 from dreamer_jax.envs.emulator import NUM_ACTIONS
 from dreamer_jax.envs.replay import GOAL_FIELDS
+from dreamer_jax.envs.replay import Replay
 from dreamer_jax.errors import UserError
 from dreamer_jax.world_model import data as data_lib
 from dreamer_jax.world_model import evaluate as wm_evaluate
@@ -61,7 +62,6 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
   Returns:
     (agent state, dict of the last metrics of each phase as floats, and the step counters).
   """
-  from dreamer_jax.envs.replay import Replay  # pylint: disable=g-import-not-at-top
   if phase not in PHASES:
     raise UserError(f'--phase {phase!r} is not one of {", ".join(PHASES)}.')
   ac = config.agent
