@@ -233,3 +233,29 @@ def test_bad_agent_config_values_are_user_errors():
   ac.gamma = 1.5
   with pytest.raises(UserError, match='agent.gamma'):
     learner.check_config(ac)
+
+
+def test_start_goals_relabel_unrecorded_steps_with_tiles_reached_later():
+  # Row 0 recorded no goal (kind −1); row 1 pursued heal (kind 3). The player walks x = 0..7.
+  b, t = 2, 8
+  x = jnp.tile(jnp.arange(t), (b, 1))
+  batch = dict(action=jnp.zeros((b, t), jnp.int32),
+               probes=dict(map_id=jnp.full((b, t), 3), x=x, y=jnp.zeros((b, t), jnp.int32)),
+               goal=dict(kind=jnp.array([[-1] * t, [3] * t]), map=jnp.full((b, t), -1),
+                         x=jnp.full((b, t), -1), y=jnp.full((b, t), -1)))
+  seen = set()
+  for seed in range(10):
+    goal = learner.start_goals(batch, jax.random.PRNGKey(seed), hindsight_rate=0.0, max_ahead=3)
+    kind, gx = np.asarray(goal['kind']).reshape(b, t), np.asarray(goal['x']).reshape(b, t)
+    # Unrecorded steps always get a navigate goal to a tile 1..3 steps ahead (the last: itself).
+    assert (kind[0] == goals_lib.KIND['navigate']).all()
+    ahead = gx[0] - np.arange(t)
+    assert ((1 <= ahead[:-1]) & (ahead[:-1] <= 3)).all() and gx[0, -1] == t - 1
+    assert (np.asarray(goal['map']).reshape(b, t)[0] == 3).all()
+    seen |= set(ahead[:-1].tolist())
+    # Recorded goals stay at rate 0...
+    assert (kind[1] == 3).all() and (gx[1] == -1).all()
+  assert seen == {1, 2, 3}
+  # ...and are all relabelled at rate 1.
+  goal = learner.start_goals(batch, jax.random.PRNGKey(0), hindsight_rate=1.0, max_ahead=3)
+  assert (np.asarray(goal['kind']) == goals_lib.KIND['navigate']).all()

@@ -48,13 +48,12 @@ def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', pro
   if env.game.name != 'tinymon':
     env.close()
     raise UserError(f'the planner plays tinymon only; the ROM is {env.game.name}.')
-  out = []
+  world, out = tinymon_world.load_world(), []
   bar = tqdm.tqdm(total=episodes * max_steps, desc=desc, unit='step', disable=not progress,
                   mininterval=1.0)
   try:
     for _ in range(episodes):
-      planner = async_planner.build_planner(config.planner, tinymon_world.load_world(),
-                                            asynchronous=False)
+      planner = async_planner.build_planner(config.planner, world, asynchronous=False)
       try:
         out.append(_episode(env, planner, act_fn, max_steps, bar))
       finally:

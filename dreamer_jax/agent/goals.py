@@ -128,14 +128,13 @@ def goal_reward(probes, goal, reach_scale, shape_scale, gamma):
           + shape_scale * (gamma * potential[:, 1:] - potential[:, :-1]))
 
 
-def hindsight(goal, probes_decoded, key, rate):
-  """With probability `rate` per row, replaces a goal by a navigate goal to the tile the real
-  sequence reaches at a later step (hindsight relabelling).
+def hindsight(goal, target, pick):
+  """Replaces the goals of rows where `pick` (bool [N]) by navigate goals to `target` (hindsight
+  relabelling).
 
   Args:
-    goal: goal arrays [N]; probes_decoded: {'map_id', 'x', 'y'} int [N] of a later real step.
+    goal: goal arrays [N]; target: {'map_id', 'x', 'y'} int [N], decoded at a later real step.
   """
-  pick = jax.random.uniform(key, goal['kind'].shape) < rate
-  new = dict(kind=jnp.full_like(goal['kind'], KIND['navigate']), map=probes_decoded['map_id'],
-             x=probes_decoded['x'], y=probes_decoded['y'])
+  new = dict(kind=jnp.full_like(goal['kind'], KIND['navigate']), map=target['map_id'],
+             x=target['x'], y=target['y'])
   return {f: jnp.where(pick, new[f].astype(jnp.int32), goal[f]) for f in GOAL_FIELDS}

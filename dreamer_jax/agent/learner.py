@@ -162,10 +162,9 @@ def start_goals(batch, key, hindsight_rate, max_ahead=16):
   probes = batch['probes']
   target = {k: jnp.take_along_axis(probes[k], later, 1).reshape(-1) for k in ('map_id', 'x', 'y')}
   goal = {f: v.reshape(-1) for f, v in batch['goal'].items()}
-  missing = goal['kind'] < 0
-  relabel = goals_lib.hindsight(goal, target, pick_key, hindsight_rate)
-  forced = goals_lib.hindsight(goal, target, pick_key, 1.0)
-  return {f: jnp.where(missing, forced[f], relabel[f]) for f in goals_lib.GOAL_FIELDS}
+  drawn = jax.random.uniform(pick_key, goal['kind'].shape) < hindsight_rate
+  pick = (goal['kind'] < 0) | drawn
+  return goals_lib.hindsight(goal, target, pick)
 
 
 def imagined_rewards(wm, wm_params, traj, goal, ac):
