@@ -322,3 +322,42 @@ def test_tinymon_battle_won_only_when_the_enemy_fainted(tinymon_cache):
                         else 0.0), b
   assert any(b['won'] for b in battles) and any(b['caught'] and not b['won'] for b in battles)
   env.close()
+
+
+def test_tinymon_menu_cursor_and_phase_reach_the_ram_vector(tinymon_cache):
+  # System 1 must see the battle menu's cursor (a clone without it never leaves FIGHT): the one-hot
+  # cursor and the phase flags follow tinymon's bytes through a real battle, cursor moves included.
+  from dreamer_jax.envs.features import RAM_FEATURE_NAMES  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.tinymon.expert import ScriptedExpert  # pylint: disable=g-import-not-at-top
+  env = gb_env.GameBoyEnv()
+  env.reset()
+  expert = ScriptedExpert(tinymon_world.load_world())
+  mem = env.emulator.memory
+  cursor = [RAM_FEATURE_NAMES.index(f'menu_cursor_{i}') for i in range(4)]
+  message, menu = RAM_FEATURE_NAMES.index('battle_message'), RAM_FEATURE_NAMES.index('battle_menu')
+  seen_cursor, seen_phase = set(), set()
+  for _ in range(400):
+    obs, *_ = env.step(expert.act(mem))
+    ram = obs['ram']
+    assert ram[cursor].sum() == 1.0 and ram[cursor].argmax() == min(mem[rm.TINYMON_BATTLE_CURSOR], 3)
+    assert ram[message] == float(mem[rm.TINYMON_BATTLE_PHASE] == 1)
+    assert ram[menu] == float(mem[rm.TINYMON_BATTLE_PHASE] == 2)
+    if mem[rm.TINYMON_BATTLE_PHASE] == 2:
+      seen_cursor.add(int(ram[cursor].argmax()))
+    seen_phase.add(int(mem[rm.TINYMON_BATTLE_PHASE]))
+  assert {1, 2} <= seen_phase and len(seen_cursor) >= 2, (seen_phase, seen_cursor)
+  env.close()
+
+
+def test_pokered_menu_cursor_is_wcurrentmenuitem(idle):
+  env = _env(idle)
+  env.reset()
+  env.emulator.memory[rm.CURRENT_MENU_ITEM] = 2
+  env.emulator.memory[rm.TINYMON_BATTLE_PHASE] = 2   # Not Pokémon Red's byte: the phase stays 0.
+  obs, *_ = env.step(emulator_lib.NOOP)
+  from dreamer_jax.envs.features import RAM_FEATURE_NAMES  # pylint: disable=g-import-not-at-top
+  names = dict(zip(RAM_FEATURE_NAMES, obs['ram']))
+  assert [names[f'menu_cursor_{i}'] for i in range(4)] == [0.0, 0.0, 1.0, 0.0]
+  assert names['battle_message'] == names['battle_menu'] == 0.0
+  env.close()

@@ -19,12 +19,13 @@ import numpy as np
 from dreamer_jax.agent import learner
 from dreamer_jax.agent.policy import Policy
 from dreamer_jax.envs.emulator import NUM_ACTIONS
+from dreamer_jax.envs.features import RAM_FEATURES
 from dreamer_jax.world_model import data as data_lib
 from dreamer_jax.world_model import model as model_lib
 from dreamer_jax.world_model import train as wm_train
 from dreamer_jax.world_model.benchmark import median_seconds
 
-RAM_SIZE = 39
+RAM_SIZE = RAM_FEATURES
 
 
 def agent_batch(rng, b, t):

@@ -8,7 +8,9 @@ Layout of `ram_features` (float32, values in [0, 1], named by `RAM_FEATURE_NAMES
   15 party count/6, 16..21 level/100 of slots 0..5, 22..27 HP fraction of slots 0..5,
   28 enemy HP fraction (0 outside battle), 29 enemy level/100 (0 outside battle),
   30 money/999999, 31..34 facing down/up/left/right, 35 Pokédex owned/151, 36 seen/151,
-  37 walking (mid-step), 38 buttons ignored (a cutscene). Empty party slots read 0.
+  37 walking (mid-step), 38 buttons ignored (a cutscene), 39..42 menu cursor on item 0..3 (one-hot;
+  an item past 3 reads as 3), 43 a battle message waits for A, 44 the battle menu waits for input.
+  Empty party slots read 0. The menu fields read 0 where the game spec names no such byte.
 """
 
 import numpy as np
@@ -24,10 +26,13 @@ RAM_FEATURE_NAMES = (
     + tuple(f'hp_frac_{i}' for i in range(6))
     + ('enemy_hp_frac', 'enemy_level', 'money', 'facing_down', 'facing_up', 'facing_left',
        'facing_right', 'dex_owned', 'dex_seen', 'walking', 'joy_ignored')
+    + tuple(f'menu_cursor_{i}' for i in range(4))
+    + ('battle_message', 'battle_menu')
 )
 RAM_FEATURES = len(RAM_FEATURE_NAMES)
 _FACING_INDEX = {code: RAM_FEATURE_NAMES.index(f'facing_{name}')
                  for code, name in ((0x00, 'down'), (0x04, 'up'), (0x08, 'left'), (0x0C, 'right'))}
+_CURSOR0 = RAM_FEATURE_NAMES.index('menu_cursor_0')
 # Badge byte -> its 8 bits as floats, bit 0 first.
 _BADGE_BITS = tuple(tuple(float(b >> i & 1) for i in range(8)) for b in range(256))
 
@@ -58,10 +63,13 @@ def ram_features(snap):
       min(bin(snap.dex_owned).count('1') / 151.0, 1.0),
       min(bin(snap.dex_seen).count('1') / 151.0, 1.0),
       float(snap.walking), float(snap.joy_ignore != 0),
+      0.0, 0.0, 0.0, 0.0,
+      float(snap.menu_phase == 1), float(snap.menu_phase == 2),
   ]
   facing = _FACING_INDEX.get(snap.facing)
   if facing is not None:
     values[facing] = 1.0
+  values[_CURSOR0 + min(snap.menu_cursor, 3)] = 1.0
   return np.array(values, dtype=np.float32)
 
 

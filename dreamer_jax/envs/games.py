@@ -86,6 +86,9 @@ class GameSpec:
     map_names: () -> {map id: name}; ids not in it read as 'MAP_0xNN'.
     start: START_GENERATED (made from power-on and cached) or START_USER (a state file is needed).
     default_rom: the ROM used when none is given, or None when the user must supply it.
+    menu_cursor_address: the byte holding the (battle) menu cursor's item, or None.
+    menu_phase: memory -> 1 while a battle message waits for A, 2 while the battle menu waits for
+      input, else 0; or None where the game has no such byte.
   """
   name: str
   title: str
@@ -94,13 +97,23 @@ class GameSpec:
   map_names: Callable[[], dict]
   start: str
   default_rom: str = None
+  menu_cursor_address: int = None
+  menu_phase: Callable = None
+
+
+def _tinymon_menu_phase(memory):
+  phase = memory[ram_map.TINYMON_BATTLE_PHASE]
+  return phase if phase in (1, 2) else 0
 
 
 GAMES = {
     'tinymon': GameSpec('tinymon', 'tinymon', _tinymon_sha1s, ram_map, _tinymon_map_names,
-                        START_GENERATED, default_rom=rom_lib.TINYMON_ROM),
+                        START_GENERATED, default_rom=rom_lib.TINYMON_ROM,
+                        menu_cursor_address=ram_map.TINYMON_BATTLE_CURSOR,
+                        menu_phase=_tinymon_menu_phase),
     'pokered': GameSpec('pokered', 'Pokémon Red/Blue (UE)', lambda: dict(_POKERED_SHA1S), ram_map,
-                        _pokered_map_names, START_USER),
+                        _pokered_map_names, START_USER,
+                        menu_cursor_address=ram_map.CURRENT_MENU_ITEM),
 }
 
 

@@ -82,7 +82,7 @@ class GameBoyEnv(gym.Env):
     return cls(**kwargs)
 
   def _observe(self):
-    snap = state_lib.read_snapshot(self.emulator.memory)
+    snap = state_lib.read_snapshot(self.emulator.memory, self.game)
     self._snap = snap
     return snap, {'frame': self.emulator.frame(), 'ram': ram_features(snap)}
 
@@ -127,7 +127,7 @@ class GameBoyEnv(gym.Env):
   def load_state(self, data):
     """Loads bytes from `save_state`; the episode goes on, scored from the loaded state onwards."""
     self.emulator.load_state(start_states.unwrap(data, self.rom.sha1))
-    snap = state_lib.read_snapshot(self.emulator.memory)
+    snap = state_lib.read_snapshot(self.emulator.memory, self.game)
     if self._snap is None:
       self.tracker.reset(snap)
     else:
@@ -136,7 +136,7 @@ class GameBoyEnv(gym.Env):
 
   def state(self):
     """The current System 2 state dict."""
-    return state_lib.state_dict(state_lib.read_snapshot(self.emulator.memory), self.map_names,
+    return state_lib.state_dict(state_lib.read_snapshot(self.emulator.memory, self.game), self.map_names,
                                 self.tracker.steps_without_progress)
 
   def close(self):

@@ -33,6 +33,10 @@ WALK_COUNTER = 0xCFC5       # wWalkCounter: non-zero while a step is in progress
 LAST_MAP = 0xD365           # wLastMap.
 LAST_BLACKOUT_MAP = 0xD719  # wLastBlackoutMap.
 JOY_IGNORE = 0xCD6B         # wJoyIgnore.
+CURRENT_MENU_ITEM = 0xCC26  # wCurrentMenuItem: the item under any menu's cursor (0 = top).
+# tinymon's own bot bytes (games/tinymon/DESIGN.md), outside Pokémon Red's mirrored fields.
+TINYMON_BATTLE_CURSOR = 0xD901   # wBattleCursor: 0 FIGHT, 1 BALL, 2 RUN.
+TINYMON_BATTLE_PHASE = 0xD902    # wBattlePhase: 1 a message waits for A, 2 the menu waits.
 PLAYER_FACING = 0xC109      # 0 down, 4 up, 8 left, 0x0C right.
 H_WY = 0xFFB0               # hWY.
 

@@ -23,8 +23,8 @@ from dreamer_jax.errors import UserError
 
 FRAME_SHAPE = (144, 160)
 PACKED_BYTES = FRAME_SHAPE[0] * FRAME_SHAPE[1] // 4   # 5,760 bytes: 4 pixels per byte.
-# RAM vectors are stored exactly as given: at 39 features float32 still fits the 6,000-byte budget
-# (5,760 frame + 156 RAM + ~45 other bytes per step), so nothing is rounded.
+# RAM vectors are stored exactly as given: at 45 features float32 still fits the 6,000-byte budget
+# (5,760 frame + 180 RAM + ~45 other bytes per step), so nothing is rounded.
 RAM_DTYPE = np.float32
 FLAGS = ('is_first', 'is_terminal', 'is_last')
 # Labels for behaviour cloning (absent = −1): the action the expert chose from the step (which

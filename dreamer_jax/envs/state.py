@@ -19,7 +19,12 @@ Mon = collections.namedtuple('Mon', 'species hp max_hp level exp key')
 Snapshot = collections.namedtuple('Snapshot', [
     'map_id', 'x', 'y', 'badge_bits', 'party', 'in_battle', 'font_loaded', 'dex_owned', 'dex_seen',
     'money', 'enemy_hp', 'enemy_max_hp', 'enemy_level', 'facing', 'walking', 'joy_ignore',
-])
+    'menu_cursor', 'menu_phase',
+], defaults=(0, 0))
+# menu_cursor: the menu cursor's item (0 where the game spec names no cursor byte); menu_phase:
+# 1 while a battle message waits for A, 2 while the battle menu waits for input, else 0 (games
+# whose spec names no phase byte read 0). System 1 reads both: a clone that cannot see the
+# cursor never leaves FIGHT.
 
 MAX_PARTY = 6
 _OT_ID = 0x0C
@@ -66,9 +71,14 @@ def party_count(memory):
   return min(int(memory[rm.PARTY_COUNT]), MAX_PARTY)
 
 
-def read_snapshot(memory):
-  """Reads every field one agent step needs; slots at or past the party count are left out."""
+def read_snapshot(memory, game=None):
+  """Reads every field one agent step needs; slots at or past the party count are left out.
+
+  `game` (a `games.GameSpec`) names the game's menu bytes; without one they read 0.
+  """
   m = _plain(memory)
+  cursor = getattr(game, 'menu_cursor_address', None)
+  phase = getattr(game, 'menu_phase', None)
   return Snapshot(
       map_id=m[rm.CUR_MAP],
       x=m[rm.X_COORD],
@@ -86,6 +96,8 @@ def read_snapshot(memory):
       facing=m[rm.PLAYER_FACING],
       walking=m[rm.WALK_COUNTER] != 0,
       joy_ignore=m[rm.JOY_IGNORE],
+      menu_cursor=0 if cursor is None else m[cursor],
+      menu_phase=0 if phase is None else phase(m),
   )
 
 

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from dreamer_jax.envs.features import RAM_FEATURES
 from dreamer_jax.world_model import data as data_lib
 from dreamer_jax.world_model import evaluate
 from dreamer_jax.world_model import model as model_lib
@@ -23,7 +24,7 @@ from dreamer_jax.world_model import train as train_lib
 from dreamer_jax.world_model.rssm import feature
 
 IMAGINE_HORIZON = 15
-RAM_SIZE = 39
+RAM_SIZE = RAM_FEATURES
 
 
 def median_seconds(fn, repeats):

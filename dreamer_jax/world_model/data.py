@@ -7,6 +7,7 @@ The host side (`prepare_batch`, numpy) keeps frames as uint8 so the transfer to 
 import jax.numpy as jnp
 import numpy as np
 
+from dreamer_jax.envs.features import RAM_FEATURES
 from dreamer_jax.envs.features import decode_probe_targets
 from dreamer_jax.errors import UserError
 
@@ -78,7 +79,7 @@ def prepare_batch(batch, columns=None):
   )
 
 
-def synthetic_batch(rng, batch_size, length, ram_size=39, num_actions=8, world=12):
+def synthetic_batch(rng, batch_size, length, ram_size=RAM_FEATURES, num_actions=8, world=12):
   """A learnable toy sequence task in the replay's format (for tests and the benchmark).
 
   A dark 16x16 square walks on a light 144x160 screen by the actions (down, left, right, up; others
