@@ -10,10 +10,18 @@ Files: `chunk-<index>.npz` (np.savez, uncompressed), written to a temporary name
 directory, fsynced and renamed, so a kill or a full disk at any moment leaves every finished chunk
 whole and no torn one. Reopening a directory reloads every chunk in index order: the same steps in
 the same order.
+
+Memory: frames are 96% of a step (5,760 of ~6,000 bytes: ~6 GB at a million steps), so only the
+rest of each step (the step table: ~230 bytes at 45 RAM features) is held in memory, and each read
+copies the frame rows it needs straight from the chunk file into its batch. The frame member of an
+uncompressed .npz is a plain .npy inside the zip, so its rows sit at a fixed byte offset; the
+operating system's page cache keeps hot chunks in memory without counting against the process.
+Unpacking the 2-bit frames, not reading them, is most of a sample's time, so this costs no speed.
 """
 
 import os
 import re
+import struct
 import warnings
 import zipfile
 
@@ -33,6 +41,7 @@ FLAGS = ('is_first', 'is_terminal', 'is_last')
 LABEL_KEYS = ('expert_action', 'goal')
 GOAL_FIELDS = ('kind', 'map', 'x', 'y')
 _STEP_KEYS = ('frame', 'ram', 'action', 'reward', 'reward_terms') + FLAGS + LABEL_KEYS
+_TABLE_KEYS = _STEP_KEYS[1:]  # Held in memory; frames stay in the chunk files.
 _CHUNK_RE = re.compile(r'^chunk-(\d{9})\.npz$')
 _TMP_RE = re.compile(r'^chunk-\d{9}\.npz\.(\d+)\.tmp$')  # The writer's pid before '.tmp'.
 _UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, UserError)
@@ -101,35 +110,72 @@ def _process_alive(pid):
   return True
 
 
-def _read_chunk(path):
-  """Loads one chunk file into memory; raises one of `_UNREADABLE` when it is damaged."""
+def _frame_layout(f, archive):
+  """(offset, shape) of the open chunk file `f`'s frame member: its rows begin `offset` bytes into
+  the file; offset None where they cannot be read in place (compressed, another dtype or layout)."""
+  info = archive.getinfo('frame.npy')
+  if info.compress_type != zipfile.ZIP_STORED:
+    return None, None
+  f.seek(info.header_offset)
+  header = f.read(30)  # The zip local file header; its name and extra field lengths end it.
+  if header[:4] != b'PK\x03\x04':
+    raise ValueError('frame member has no local file header')
+  name_length, extra_length = struct.unpack('<HH', header[26:30])
+  start = info.header_offset + 30 + name_length + extra_length
+  f.seek(start)
+  version = np.lib.format.read_magic(f)
+  if version not in ((1, 0), (2, 0)):
+    return None, None
+  read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                 else np.lib.format.read_array_header_2_0)
+  shape, fortran_order, dtype = read_header(f)
+  if fortran_order or dtype != np.uint8 or len(shape) != 2:
+    return None, None
+  offset = f.tell()
+  if offset - start + shape[0] * shape[1] != info.file_size:
+    raise ValueError(f'frame member holds {info.file_size} bytes, not a {shape} array')
+  return offset, shape
+
+
+def _read_chunk(path, frames_in_memory):
+  """Loads one chunk file's step table and its frames, or where they lie in the file (an int byte
+  offset) -> (table, frames); raises one of `_UNREADABLE` when it is damaged."""
   with open(path, 'rb') as f, np.load(f, allow_pickle=False) as data:
-    chunk = {key: data[key] for key in data.files}
-  n = len(chunk['action'])
-  chunk.setdefault('expert_action', np.full((n,), -1, np.int16))
-  chunk.setdefault('goal', np.full((n, len(GOAL_FIELDS)), -1, np.int16))
-  for key in _STEP_KEYS:
-    if len(chunk[key]) != n:
-      raise ValueError(f'{key} holds {len(chunk[key])} steps, action {n}')
-  if chunk['frame'].shape[1:] != (PACKED_BYTES,) or n == 0:
-    raise ValueError(f'frame has shape {chunk["frame"].shape}')
-  return chunk
+    table = {key: data[key] for key in data.files if key != 'frame'}
+    frames, shape = (None, None) if frames_in_memory else _frame_layout(f, data.zip)
+    if frames is None:
+      frames = data['frame']
+      shape = frames.shape
+  n = len(table['action'])
+  table.setdefault('expert_action', np.full((n,), -1, np.int16))
+  table.setdefault('goal', np.full((n, len(GOAL_FIELDS)), -1, np.int16))
+  for key in _TABLE_KEYS:
+    if len(table[key]) != n:
+      raise ValueError(f'{key} holds {len(table[key])} steps, action {n}')
+  if tuple(shape) != (n, PACKED_BYTES) or n == 0:
+    raise ValueError(f'frame has shape {shape}, action {n} steps')
+  return table, frames
 
 
 class Replay:
-  """A replay buffer stored as chunk files in `directory`, held packed in memory for sampling.
+  """A replay buffer stored as chunk files in `directory`; samples read their frames from the files.
 
   One process writes a directory (the learner, or collect_demos); others may open it to read (with
-  capacity None, so that they never evict) and see the chunks finished when they opened it.
+  capacity None, so that they never evict) and see the chunks finished when they opened it, while
+  the writer keeps them: a chunk the writer evicts is gone for its readers too (a reader reading it
+  raises UserError), unless they hold frames in memory.
 
   Args:
     directory: where the chunks live; created if missing, reloaded if it already holds chunks.
     capacity: the most steps kept; whole chunks are evicted oldest first (files deleted) beyond it.
       None keeps everything (demonstrations).
     chunk_size: steps per chunk file.
+    frames_in_memory: also hold every chunk's packed frames in memory (5,760 bytes a step: ~6 GB at
+      a million steps), as this class did before frames were read from the files; sampling is no
+      faster (see `python -m experiments.benchmark --suite replay`).
   """
 
-  def __init__(self, directory, capacity=None, chunk_size=256):
+  def __init__(self, directory, capacity=None, chunk_size=256, frames_in_memory=False):
     if chunk_size < 1:
       raise UserError(f'replay chunk_size={chunk_size} must be at least 1.')
     if capacity is not None and capacity < chunk_size:
@@ -137,8 +183,10 @@ class Replay:
     self.directory = os.fspath(directory)
     self.capacity = capacity
     self.chunk_size = chunk_size
+    self.frames_in_memory = frames_in_memory
     os.makedirs(self.directory, exist_ok=True)
-    self._chunks = {}       # index -> chunk dict, in index (= write) order.
+    self._chunks = {}       # index -> step table (every stored array but frames), in index order.
+    self._frames = {}       # index -> the chunk's packed frames [n, 5760], or their offset in its file.
     self._num_steps = 0
     self._next_index = 0
     self._pending = {}      # stream -> list of steps not yet written.
@@ -161,13 +209,13 @@ class Replay:
     for index in indices:
       path = chunk_path(self.directory, index)
       try:
-        chunk = _read_chunk(path)
-        self._check_layout(chunk['ram'].shape[1], tuple(chunk['reward_term_names'].tolist()))
+        table, frames = _read_chunk(path, self.frames_in_memory)
+        self._check_layout(table['ram'].shape[1], tuple(table['reward_term_names'].tolist()))
       except _UNREADABLE as e:
         warnings.warn(f'replay chunk {path} is unreadable ({type(e).__name__}: {e}); skipping it.')
         continue
-      self._chunks[index] = chunk
-      self._num_steps += len(chunk['action'])
+      self._chunks[index], self._frames[index] = table, frames
+      self._num_steps += len(table['action'])
     self._next_index = indices[-1] + 1 if indices else 0
     self._evict()
 
@@ -228,8 +276,14 @@ class Replay:
         goal=np.stack([s['goal'] for s in steps]),
         **{flag: np.array([s[flag] for s in steps], bool) for flag in FLAGS})
     index = self._next_index
-    _write_atomic(chunk_path(self.directory, index), chunk)
+    path = chunk_path(self.directory, index)
+    _write_atomic(path, chunk)
     self._next_index += 1
+    offset = None
+    if not self.frames_in_memory:
+      with open(path, 'rb') as f, zipfile.ZipFile(f) as archive:
+        offset, _ = _frame_layout(f, archive)
+    self._frames[index] = chunk.pop('frame') if offset is None else offset
     self._chunks[index] = chunk
     self._num_steps += len(steps)
     self._stream_last[stream] = index
@@ -240,6 +294,7 @@ class Replay:
     while self.capacity is not None and self._num_steps > self.capacity:
       index = next(iter(self._chunks))
       self._num_steps -= len(self._chunks.pop(index)['action'])
+      del self._frames[index]
       os.remove(chunk_path(self.directory, index))
     self._sampling_cache = None
 
@@ -257,7 +312,10 @@ class Replay:
 
   def chunk(self, index):
     """One stored chunk as [n, ...] arrays, frames unpacked (see `sample` for keys and dtypes)."""
-    return self._public(self._chunks[index])
+    n = self.chunk_length(index)
+    frame = np.empty((n, PACKED_BYTES), np.uint8)
+    self._read_frames(index, 0, n, frame)
+    return self._public(dict(self._chunks[index], frame=frame))
 
   def labelled_steps(self):
     """Stored steps that carry an expert label (`expert_action` >= 0): behaviour cloning's data."""
@@ -265,6 +323,35 @@ class Replay:
 
   def bytes_on_disk(self):
     return sum(os.path.getsize(chunk_path(self.directory, i)) for i in self._chunks)
+
+  def bytes_in_memory(self):
+    """Bytes of stored steps this object holds: the step tables, and the frames of chunks held
+    whole (all of them with frames_in_memory; else only chunks whose frames cannot be read in place,
+    such as compressed ones)."""
+    tables = sum(a.nbytes for c in self._chunks.values() for a in c.values())
+    return tables + sum(f.nbytes for f in self._frames.values() if isinstance(f, np.ndarray))
+
+  def _read_frames(self, index, lo, hi, out):
+    """Copies packed frame rows [lo, hi) of chunk `index` into `out` (uint8 [hi - lo, 5760])."""
+    frames = self._frames[index]
+    if isinstance(frames, np.ndarray):
+      out[...] = frames[lo:hi]
+      return
+    path = chunk_path(self.directory, index)
+    try:
+      fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+      fd = None
+    read = 0
+    if fd is not None:
+      try:
+        read = os.preadv(fd, [out], frames + lo * PACKED_BYTES)
+      finally:
+        os.close(fd)
+    if read != out.nbytes:
+      # Another process evicted (deleted) the chunk since this replay was opened.
+      raise UserError(f'replay chunk {path} is gone or shorter than when it was opened; reopen the '
+                      'replay, or read it with frames_in_memory=True while its writer evicts.')
 
   def _public(self, packed):
     """Stored arrays -> the public dtypes (frames unpacked, ram float32, action int32)."""
@@ -276,29 +363,39 @@ class Replay:
     return out
 
   def _runs(self):
-    """(chunk indices, row bounds) of each run of chunks that continue one another (one stream, one
-    session), oldest first; bounds[j] is the run's row where its j-th chunk begins."""
+    """{first chunk index: (chunk indices, row bounds)} of each run of chunks that continue one
+    another (one stream, one session), oldest first; bounds[j] is the run's row where its j-th chunk
+    begins."""
     if self._sampling_cache is None:
       successor = {int(c['prev']): i for i, c in self._chunks.items()
                    if int(c['prev']) in self._chunks}
-      runs = []
+      runs = {}
       for index, chunk in self._chunks.items():
         if int(chunk['prev']) in self._chunks:
           continue
         run = [index]
         while run[-1] in successor:
           run.append(successor[run[-1]])
-        runs.append((run, np.cumsum([0] + [len(self._chunks[i]['action']) for i in run])))
+        runs[index] = (run, np.cumsum([0] + [len(self._chunks[i]['action']) for i in run]))
       self._sampling_cache = runs
     return self._sampling_cache
 
-  def _take(self, run, bounds, begin, end):
-    """Rows [begin, end) of a run, still packed: dict of [end - begin, ...] arrays."""
+  def _take(self, run, bounds, begin, end, frame=None):
+    """Rows [begin, end) of a run, still packed: dict of [end - begin, ...] arrays; the frame rows
+    are read into `frame` (uint8 [end - begin, 5760]) when given."""
     first = np.searchsorted(bounds, begin, side='right') - 1
     last = np.searchsorted(bounds, end, side='left')
-    pieces = [(self._chunks[run[j]], max(begin - bounds[j], 0), min(end, bounds[j + 1]) - bounds[j])
+    pieces = [(run[j], max(begin - bounds[j], 0), min(end, bounds[j + 1]) - bounds[j])
               for j in range(first, last)]
-    return {k: np.concatenate([c[k][lo:hi] for c, lo, hi in pieces]) for k in _STEP_KEYS}
+    if frame is None:
+      frame = np.empty((end - begin, PACKED_BYTES), np.uint8)
+    row = 0
+    for index, lo, hi in pieces:
+      self._read_frames(index, lo, hi, frame[row:row + hi - lo])
+      row += hi - lo
+    out = {k: np.concatenate([self._chunks[i][k][lo:hi] for i, lo, hi in pieces])
+           for k in _TABLE_KEYS}
+    return dict(out, frame=frame)
 
   def sample(self, batch_size, sequence_length, rng):
     """Samples `batch_size` sequences of `sequence_length` consecutive steps of one stream.
@@ -320,7 +417,7 @@ class Replay:
       UserError: no run of one stream's consecutive steps is `sequence_length` long (too few steps
         collected, or spread over too many streams or sessions).
     """
-    runs = self._runs()
+    runs = list(self._runs().values())
     lengths = np.array([bounds[-1] for _, bounds in runs], np.int64)
     starts = np.maximum(lengths - sequence_length + 1, 0)
     ends = np.cumsum(starts)
@@ -335,22 +432,45 @@ class Replay:
     positions = rng.integers(0, ends[-1], size=batch_size)
     run_ids = np.searchsorted(ends, positions, side='right')
     offsets = positions - (ends - starts)[run_ids]
-    seqs = []
-    for run_id, offset in zip(run_ids, offsets):
-      seqs.append(self._take(*runs[run_id], offset, offset + sequence_length))
-    return self._public({k: np.stack([s[k] for s in seqs]) for k in _STEP_KEYS})
+    # Frame rows go straight from the files into the batch: no copy per sequence.
+    frame = np.empty((batch_size, sequence_length, PACKED_BYTES), np.uint8)
+    seqs = [self._take(*runs[run_id], offset, offset + sequence_length, frame[b])
+            for b, (run_id, offset) in enumerate(zip(run_ids, offsets))]
+    batch = {k: np.stack([s[k] for s in seqs]) for k in _TABLE_KEYS}
+    return self._public(dict(batch, frame=frame))
+
+  def episode_spans(self, include_partial=False):
+    """Where each stored episode lies, in order, without reading it: a list of (run, begin, end),
+    rows [begin, end) of the run of chunks that begins with chunk `run`; read them with `window`.
+
+    Args:
+      include_partial: also list episode pieces that lack their first step (evicted, or a worker
+        restarted) or their last step (still running).
+    """
+    spans = []
+    for first, (run, _) in self._runs().items():
+      is_first = np.concatenate([self._chunks[i]['is_first'] for i in run])
+      is_last = np.concatenate([self._chunks[i]['is_last'] for i in run])
+      cuts = sorted(set(np.flatnonzero(is_first).tolist()) | {0, len(is_first)})
+      spans.extend((first, begin, end) for begin, end in zip(cuts[:-1], cuts[1:])
+                   if (is_first[begin] and is_last[end - 1]) or include_partial)
+    return spans
+
+  def window(self, run, start, length):
+    """Steps [start, start + length) of the run of chunks that begins with chunk `run` (see
+    `episode_spans`), as a dict of [length, ...] arrays (keys as in `sample`)."""
+    chunks, bounds = self._runs()[run]
+    if not 0 <= start <= start + length <= bounds[-1]:
+      raise ValueError(f'steps [{start}, {start + length}) are outside run {run} of {bounds[-1]}')
+    return self._public(self._take(chunks, bounds, start, start + length))
 
   def episodes(self, include_partial=False):
-    """Yields stored episodes in order, each a dict of [T, ...] arrays (keys as in `sample`).
+    """Yields stored episodes in order, each a dict of [T, ...] arrays (keys as in `sample`), read
+    from the files one at a time.
 
     Args:
       include_partial: also yield episode pieces that lack their first step (evicted, or a worker
         restarted) or their last step (still running).
     """
-    for run, bounds in self._runs():
-      is_first = np.concatenate([self._chunks[i]['is_first'] for i in run])
-      is_last = np.concatenate([self._chunks[i]['is_last'] for i in run])
-      cuts = sorted(set(np.flatnonzero(is_first).tolist()) | {0, len(is_first)})
-      for begin, end in zip(cuts[:-1], cuts[1:]):
-        if (is_first[begin] and is_last[end - 1]) or include_partial:
-          yield self._public(self._take(run, bounds, begin, end))
+    for run, begin, end in self.episode_spans(include_partial):
+      yield self.window(run, begin, end - begin)

@@ -70,15 +70,15 @@ def sample_windows(replay, length, count, rng):
   Returns:
     (batch dict of [N, length] arrays as from `Replay.sample`, bool [N]: the window stays on one map).
   """
-  episodes = [ep for ep in replay.episodes(include_partial=True) if len(ep['action']) >= length]
-  if not episodes:
+  # Only the windows' steps are read, never whole episodes (a replay's frames are ~6 GB at 1M steps).
+  spans = [s for s in replay.episode_spans(include_partial=True) if s[2] - s[1] >= length]
+  if not spans:
     raise UserError(f'the replay in {replay.directory} holds no episode of {length} steps; '
                     'expected longer episodes for the open-loop evaluation.')
   windows = []
-  for i in rng.integers(0, len(episodes), count):
-    ep = episodes[i]
-    start = rng.integers(0, len(ep['action']) - length + 1)
-    windows.append({k: v[start:start + length] for k, v in ep.items()})
+  for i in rng.integers(0, len(spans), count):
+    run, begin, end = spans[i]
+    windows.append(replay.window(run, begin + rng.integers(0, end - begin - length + 1), length))
   batch = {k: np.stack([w[k] for w in windows]) for k in windows[0]}
   map_id = decode_probe_targets(batch['ram'])['map_id']
   return batch, np.all(map_id == map_id[:, :1], axis=1)
