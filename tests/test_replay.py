@@ -1,11 +1,15 @@
-"""Replay: 2-bit packing, sampling, eviction, reopening, and surviving a SIGKILL mid-write."""
+"""Replay: 2-bit packing, sampling, eviction, reopening, surviving a SIGKILL mid-write, frames read
+from the chunk files (equal to reading the files whole, never held in memory), older chunk layouts,
+and the drift evaluation's windows."""
 
 import hashlib
 import os
 import signal
 import subprocess
 import sys
+import tracemalloc
 import warnings
+import zipfile
 
 import numpy as np
 import pytest
@@ -142,6 +146,164 @@ def test_corrupt_chunk_and_leftover_temp_file_are_skipped(tmp_path):
   # A new chunk never reuses the index of the damaged file.
   fill(reopened, 10)
   assert reopened.chunk_ids() == [0, 2, 3]
+
+
+def read_chunk_files(directory):
+  """{index: every array of the chunk file}, read whole with np.load: the in-memory reference."""
+  chunks = {}
+  for name in sorted(os.listdir(directory)):
+    with np.load(os.path.join(directory, name)) as data:
+      chunks[int(name[len('chunk-'):-len('.npz')])] = {k: data[k] for k in data.files}
+  return chunks
+
+
+def reference_sample(directory, batch_size, length, rng):
+  """`Replay.sample` worked out from the chunk files alone: runs of chunks chained by `prev`, a
+  start drawn uniformly over every valid position of every run, oldest run first."""
+  chunks = read_chunk_files(directory)
+  successor = {int(c['prev']): i for i, c in chunks.items() if int(c['prev']) in chunks}
+  runs = []
+  for index, chunk in chunks.items():
+    if int(chunk['prev']) in chunks:
+      continue
+    run = [index]
+    while run[-1] in successor:
+      run.append(successor[run[-1]])
+    runs.append({k: np.concatenate([chunks[i][k] for i in run]) for k in replay_lib._STEP_KEYS})
+  starts = np.array([max(len(r['action']) - length + 1, 0) for r in runs])
+  ends = np.cumsum(starts)
+  seqs = []
+  for position in rng.integers(0, ends[-1], size=batch_size):
+    r = int(np.searchsorted(ends, position, side='right'))
+    offset = position - (ends[r] - starts[r])
+    seqs.append({k: v[offset:offset + length] for k, v in runs[r].items()})
+  batch = {k: np.stack([s[k] for s in seqs]) for k in replay_lib._STEP_KEYS}
+  return dict(batch, frame=replay_lib.unpack_frames(batch['frame']))
+
+
+def assert_batches_equal(a, b):
+  assert sorted(a) == sorted(b)
+  for key in a:
+    np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+
+
+def test_sampling_from_the_files_equals_reading_them_whole(tmp_path):
+  replay = replay_lib.Replay(tmp_path, chunk_size=8)
+  fill(replay, 60, streams=3, episode_length=7)
+  replay.flush()  # Short last chunks: runs of unequal lengths.
+  opened = [replay, replay_lib.Replay(tmp_path, chunk_size=8),
+            replay_lib.Replay(tmp_path, chunk_size=8, frames_in_memory=True)]
+  for seed in range(4):
+    want = reference_sample(tmp_path, 16, 12, np.random.default_rng(seed))
+    for r in opened:
+      assert_batches_equal(r.sample(16, 12, np.random.default_rng(seed)), want)
+  files = read_chunk_files(tmp_path)
+  for index in replay.chunk_ids():
+    np.testing.assert_array_equal(opened[1].chunk(index)['frame'],
+                                  replay_lib.unpack_frames(files[index]['frame']))
+
+
+def test_frames_stay_in_the_files(tmp_path):
+  replay = replay_lib.Replay(tmp_path, chunk_size=16)
+  fill(replay, 1600, streams=2)
+  replay.flush()
+  frame_bytes = len(replay) * replay_lib.PACKED_BYTES  # 18.4 MB.
+  # The step table at 16 RAM features is ~100 bytes a step; one frame alone is 5,760.
+  assert replay.bytes_in_memory() < len(replay) * 200
+  tracemalloc.start()
+  try:
+    reopened = replay_lib.Replay(tmp_path, chunk_size=16)
+    opened, _ = tracemalloc.get_traced_memory()
+    tracemalloc.reset_peak()
+    for seed in range(10):
+      reopened.sample(4, 8, np.random.default_rng(seed))
+    assert sum(1 for _ in reopened.episodes()) == 320
+    _, peak = tracemalloc.get_traced_memory()
+  finally:
+    tracemalloc.stop()
+  assert reopened.bytes_in_memory() < len(reopened) * 200
+  # Opening holds the step tables and ~5 KB of Python objects per chunk (1 MB for these 200);
+  # sampling and episodes then hold one batch at a time, never the chunks' frames: 4 x 8 frames, each
+  # 5,760 bytes packed, 23,040 unpacked and 46,080 of int64 indices while unpacking (np.take).
+  assert opened < frame_bytes / 10
+  assert peak < opened + 4 * 8 * (5_760 + 23_040 + 46_080) + 1_000_000 < frame_bytes / 3
+  whole = replay_lib.Replay(tmp_path, chunk_size=16, frames_in_memory=True)
+  assert whole.bytes_in_memory() >= frame_bytes
+
+
+def _write_npy_members(path, arrays, compression, version):
+  """A chunk file as older writers may have made it: zip32 headers, another .npy header version."""
+  with zipfile.ZipFile(path, 'w', compression) as archive:
+    for key, value in arrays.items():
+      with archive.open(f'{key}.npy', 'w') as f:
+        np.lib.format.write_array(f, np.asanyarray(value), version=version)
+
+
+_OLD_LAYOUTS = {
+    'no_labels': lambda path, arrays: np.savez(path, **{
+        k: v for k, v in arrays.items() if k not in replay_lib.LABEL_KEYS}),
+    'zip32_npy2': lambda path, arrays: _write_npy_members(path, arrays, zipfile.ZIP_STORED, (2, 0)),
+    'zip32_npy1': lambda path, arrays: _write_npy_members(path, arrays, zipfile.ZIP_STORED, (1, 0)),
+    'compressed': lambda path, arrays: np.savez_compressed(path, **arrays),
+}
+
+
+@pytest.mark.parametrize('layout', sorted(_OLD_LAYOUTS))
+def test_chunks_of_older_layouts_still_open(tmp_path, layout):
+  replay = replay_lib.Replay(tmp_path, chunk_size=8)
+  fill(replay, 40)
+  want = {i: replay.chunk(i) for i in replay.chunk_ids()}
+  batch = replay.sample(6, 20, np.random.default_rng(0))
+  for index, arrays in read_chunk_files(tmp_path).items():
+    _OLD_LAYOUTS[layout](replay_lib.chunk_path(tmp_path, index), arrays)
+  with warnings.catch_warnings():
+    warnings.simplefilter('error')  # Not one chunk skipped as unreadable.
+    reopened = replay_lib.Replay(tmp_path, chunk_size=8)
+  assert reopened.chunk_ids() == list(want) and len(reopened) == 40
+  for index, chunk in want.items():
+    assert digest(reopened.chunk(index)) == digest(chunk)
+  assert_batches_equal(reopened.sample(6, 20, np.random.default_rng(0)), batch)
+  # Compressed frames cannot be read in place, so those chunks hold theirs in memory.
+  held = reopened.bytes_in_memory() >= len(reopened) * replay_lib.PACKED_BYTES
+  assert held == (layout == 'compressed')
+
+
+def test_a_chunk_gone_since_opening_is_one_sentence(tmp_path):
+  replay = replay_lib.Replay(tmp_path, chunk_size=8)
+  fill(replay, 16)
+  reader = replay_lib.Replay(tmp_path, chunk_size=8)
+  os.remove(replay_lib.chunk_path(tmp_path, 0))  # As a writer evicting it would.
+  path = replay_lib.chunk_path(tmp_path, 0)
+  with pytest.raises(UserError, match=f'^replay chunk {path} is gone or shorter .* evicts.$'):
+    reader.chunk(0)
+  np.testing.assert_array_equal(reader.chunk(1)['reward'], np.arange(8, 16))
+
+
+def test_evaluation_windows_are_steps_of_their_episodes(tmp_path):
+  from dreamer_jax.world_model import evaluate  # pylint: disable=g-import-not-at-top
+  replay = replay_lib.Replay(tmp_path, chunk_size=8)
+  fill(replay, 95, streams=2, episode_length=30)
+  replay.flush()
+  episodes = list(replay.episodes(include_partial=True))
+  batch, same_map = evaluate.sample_windows(replay, 12, 40, np.random.default_rng(3))
+  assert batch['frame'].shape == (40, 12, 144, 160) and same_map.shape == (40,)
+  for w in range(40):
+    # reward == t and reward_terms[0] == the stream: the window's source episode.
+    t0, stream = int(batch['reward'][w, 0]), int(batch['reward_terms'][w, 0, 0])
+    (ep,) = [e for e in episodes if e['reward_terms'][0, 0] == stream
+             and e['reward'][0] <= t0 and t0 + 12 <= e['reward'][-1] + 1]
+    start = t0 - int(ep['reward'][0])
+    for key in batch:
+      np.testing.assert_array_equal(batch[key][w], ep[key][start:start + 12], err_msg=key)
+  # The same windows as when they were cut from whole episodes (the evaluation's figures for a
+  # given seed are unchanged).
+  rng = np.random.default_rng(3)
+  long_enough = [e for e in episodes if len(e['action']) >= 12]
+  windows = []
+  for i in rng.integers(0, len(long_enough), 40):
+    start = rng.integers(0, len(long_enough[i]['action']) - 12 + 1)
+    windows.append({k: v[start:start + 12] for k, v in long_enough[i].items()})
+  assert_batches_equal(batch, {k: np.stack([w[k] for w in windows]) for k in batch})
 
 
 def writer_main(directory):

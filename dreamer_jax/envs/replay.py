@@ -283,7 +283,8 @@ class Replay:
     if not self.frames_in_memory:
       with open(path, 'rb') as f, zipfile.ZipFile(f) as archive:
         offset, _ = _frame_layout(f, archive)
-    self._frames[index] = chunk.pop('frame') if offset is None else offset
+    frame = chunk.pop('frame')
+    self._frames[index] = frame if offset is None else offset
     self._chunks[index] = chunk
     self._num_steps += len(steps)
     self._stream_last[stream] = index
