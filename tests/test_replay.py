@@ -270,13 +270,16 @@ def test_chunks_of_older_layouts_still_open(tmp_path, layout):
 
 def test_a_chunk_gone_since_opening_is_one_sentence(tmp_path):
   replay = replay_lib.Replay(tmp_path, chunk_size=8)
-  fill(replay, 16)
+  fill(replay, 24)
   reader = replay_lib.Replay(tmp_path, chunk_size=8)
   os.remove(replay_lib.chunk_path(tmp_path, 0))  # As a writer evicting it would.
-  path = replay_lib.chunk_path(tmp_path, 0)
-  with pytest.raises(UserError, match=f'^replay chunk {path} is gone or shorter .* evicts.$'):
-    reader.chunk(0)
-  np.testing.assert_array_equal(reader.chunk(1)['reward'], np.arange(8, 16))
+  with open(replay_lib.chunk_path(tmp_path, 1), 'r+b') as f:
+    f.truncate(30_000)  # Inside its frames (8 x 5,760 bytes).
+  for index in (0, 1):
+    path = replay_lib.chunk_path(tmp_path, index)
+    with pytest.raises(UserError, match=f'^replay chunk {path} is gone or shorter .* evicts.$'):
+      reader.chunk(index)
+  np.testing.assert_array_equal(reader.chunk(2)['reward'], np.arange(16, 24))
 
 
 def test_evaluation_windows_are_steps_of_their_episodes(tmp_path):
