@@ -1,4 +1,4 @@
-"""Speed and size benchmarks: `python -m experiments.benchmark --suite {env,world_model,planner,agent}`.
+"""Speed and size benchmarks: `python -m experiments.benchmark --suite {env,replay,world_model,planner,agent}`.
 
   python -m experiments.benchmark --suite world_model --json          # configs/v3.py
   python -m experiments.benchmark --suite world_model --json --quick  # the ':small' model, fewer repeats
@@ -18,6 +18,7 @@ from experiments import cli
 
 SUITES = {
     'env': 'dreamer_jax.envs.benchmark',
+    'replay': 'dreamer_jax.envs.replay_benchmark',
     'world_model': 'dreamer_jax.world_model.benchmark',
     'planner': 'dreamer_jax.planner.benchmark',
     'agent': 'dreamer_jax.agent.benchmark',

@@ -223,8 +223,8 @@ def test_frames_stay_in_the_files(tmp_path):
     tracemalloc.stop()
   assert reopened.bytes_in_memory() < len(reopened) * 200
   # Opening holds the step tables and ~5 KB of Python objects per chunk (1 MB for these 200);
-  # sampling and episodes then hold one batch at a time, never the chunks' frames: 4 x 8 frames, each
-  # 5,760 bytes packed, 23,040 unpacked and 46,080 of int64 indices while unpacking (np.take).
+  # sampling and episodes then hold one batch at a time, never the chunks' frames: 4 x 8 frames,
+  # each 5,760 bytes packed, 23,040 unpacked and 46,080 of int64 indices while unpacking (np.take).
   assert opened < frame_bytes / 10
   assert peak < opened + 4 * 8 * (5_760 + 23_040 + 46_080) + 1_000_000 < frame_bytes / 3
   whole = replay_lib.Replay(tmp_path, chunk_size=16, frames_in_memory=True)

@@ -186,7 +186,7 @@ class Replay:
     self.frames_in_memory = frames_in_memory
     os.makedirs(self.directory, exist_ok=True)
     self._chunks = {}       # index -> step table (every stored array but frames), in index order.
-    self._frames = {}       # index -> the chunk's packed frames [n, 5760], or their offset in its file.
+    self._frames = {}       # index -> its packed frames [n, 5760], or their offset in its file.
     self._num_steps = 0
     self._next_index = 0
     self._pending = {}      # stream -> list of steps not yet written.
