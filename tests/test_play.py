@@ -193,7 +193,8 @@ def test_mistakes_end_in_one_sentence(workdirs, compile_cache, tmp_path):
   assert_one_sentence(play(compile_cache, '--workdir', tmp_path / 'nothing', '--headless',
                            '--steps', 1), 'no world-model checkpoint', 'nothing')
   assert not (tmp_path / 'nothing').exists()                # Nothing was created for the typo.
-  assert_one_sentence(play(compile_cache, '--workdir', work), 'no window can be opened',
+  # --steps 1: were a window opened somewhere invisible, the run would end (exit 0) and fail here.
+  assert_one_sentence(play(compile_cache, '--workdir', work, '--steps', 1), 'no window can be opened',
                       '--record out.gif --steps N')
   assert_one_sentence(play(compile_cache, '--workdir', work, '--record', tmp_path / 'x.avi',
                            '--steps', 1), 'x.avi', '.gif')

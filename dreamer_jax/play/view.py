@@ -42,7 +42,7 @@ class Layout:
   size: tuple             # (width, height) of the whole picture.
 
 
-def layout(forecast_steps, text_lines=9):
+def layout(forecast_steps, text_lines=11):
   gh, gw = emulator_lib.SCREEN_H * GAME_SCALE, emulator_lib.SCREEN_W * GAME_SCALE
   game = (MARGIN, MARGIN + TITLE, gw, gh)
   fx = game[0] + gw + 2 * MARGIN
@@ -106,8 +106,11 @@ def text_lines(session):
                 f'return {session.episode_return:+.2f}'))
   s = session.state
   who = 'System 1' if session.control == 'agent' else 'person'
+  # The dream view shows the world model alone: the real position stays hidden until D.
+  where = ('real game hidden' if session.view == 'dream' and session.dream is not None
+           else f'{s["map_name"]} ({s["x"]}, {s["y"]})')
   status = (f'control: {who} | view: {session.view} | speed {session.speed} | step {session.steps} '
-            f'| {s["map_name"]} ({s["x"]}, {s["y"]}) | action {emulator_lib.ACTIONS[session.last_action]}')
+            f'| {where} | action {emulator_lib.ACTIONS[session.last_action]}')
   lines.append((LABEL, status + (' | PAUSED' if session.paused else '')))
   dream = session.dream
   if dream is not None:
