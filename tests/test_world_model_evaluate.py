@@ -1,7 +1,9 @@
 """World model end to end on a tiny synthetic replay: train, resume, open-loop drift, picture."""
 
+import logging
 import os
 
+import jax
 import numpy as np
 import pytest
 
@@ -74,3 +76,34 @@ def test_missing_checkpoint_and_replay_are_user_errors(tmp_path):
     evaluate.run(str(tmp_path))
   with pytest.raises(UserError, match='holds 0 steps'):
     train.train(v3.get_config('small'), str(tmp_path / 'wm'), str(tmp_path / 'empty'), steps=1)
+
+
+def _damage(workdir, step):
+  for root, _, files in os.walk(os.path.join(workdir, 'checkpoints', str(step), 'state')):
+    for name in files:
+      with open(os.path.join(root, name), 'wb') as f:
+        f.write(b'garbage')
+
+
+def test_resume_continues_the_sampler_and_falls_back_past_a_damaged_checkpoint(tmp_path, caplog):
+  replay_dir = _write_replay(str(tmp_path / 'replay'))
+  config = v3.get_config('small')
+  config.world_model.checkpoint_every = 1
+  straight, _ = train.train(config, str(tmp_path / 'a'), replay_dir, steps=4)
+  resumed_dir = str(tmp_path / 'b')
+  train.train(config, resumed_dir, replay_dir, steps=2)
+  resumed, _ = train.train(config, resumed_dir, replay_dir, steps=4)
+  # Stopped at 2 and resumed to 4 equals 4 straight: the resumed run drew batches 3 and 4, not the
+  # first run's 1 and 2 again.
+  for a, b in zip(jax.tree_util.tree_leaves(straight['params']),
+                  jax.tree_util.tree_leaves(resumed['params'])):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  _damage(resumed_dir, 4)
+  with caplog.at_level(logging.WARNING):
+    *_, step = evaluate.load_trained(resumed_dir)
+  assert step == 3 and 'falling back to checkpoint 3' in caplog.text
+  assert 'checkpoint 4' in caplog.text and 'unreadable' in caplog.text
+  for s in (2, 3):
+    _damage(resumed_dir, s)
+  with pytest.raises(UserError, match=r'every checkpoint in .* is damaged \(steps 4, 3, 2\)'):
+    evaluate.load_trained(resumed_dir)

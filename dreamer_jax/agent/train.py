@@ -80,7 +80,7 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
   length = int(ac.sequence_length)
   rng = np.random.default_rng(config.seed + 1)
   sample = lambda: agent_batch(replay.sample(int(ac.batch_size), length, rng))
-  first = sample()
+  batch = sample()
   if phase in ('bc', 'both') and int(ac.bc_steps) > 0 and not replay.labelled_steps():
     raise UserError(f'replay {replay_dir} has no expert labels (expert_action); behaviour cloning '
                     'needs demonstrations from collect_demos --policy planner or explore.')
@@ -89,8 +89,13 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
   state = learner.create_state(actor, critic, ac, feat_dim, jax.random.PRNGKey(config.seed + 2))
   state.update({c: jnp.zeros((), jnp.int32) for c in COUNTERS})
   ckpt = wm_train.Checkpoints(os.path.join(workdir, 'agent'))
-  if ckpt.latest_step() is not None:
-    state = ckpt.restore(wm_train.abstract_like(state))
+  restored = ckpt.restore_good(
+      lambda meta: wm_train.abstract_like(with_clone(state, ac, meta)))
+  if restored is not None:
+    state, _, saved = restored
+    if saved.get('sampler'):
+      rng.bit_generator.state = saved['sampler']
+      batch = sample()
     logging.info('agent resumed: %s', {c: int(state[c]) for c in COUNTERS})
   budgets = dict(
       bc_steps=int(ac.bc_steps) if phase in ('bc', 'both') else 0,
@@ -98,7 +103,7 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
       imagine_steps=int(ac.imagine_steps) if phase in ('imagine', 'both') else 0)
   began = clock()
   out_of_time = lambda: minutes is not None and clock() - began > 60 * minutes
-  metrics, batch = {}, first
+  metrics = {}
   total = sum(max(0, budgets[c] - int(state[c])) for c in COUNTERS)
   bar = tqdm.tqdm(total=total, desc='agent', unit='update', disable=not progress)
   stopped = False
@@ -118,6 +123,7 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
       count = int(state[counter])
       state, m = step_fn(state, wm_params, batch)   # Donates `state`: only the returned one lives.
       state[counter] = jnp.asarray(count + 1, jnp.int32)
+      sampler = rng.bit_generator.state   # Saved: a resume redraws the next batch from here.
       batch = sample()
       bar.update()
       done = int(state[counter])
@@ -130,7 +136,8 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
         logging.info('agent %s %d  %s', counter, done, '  '.join(
             f'{k}={v:.4g}' for k, v in sorted(metrics[counter].items())))
       if done % int(ac.checkpoint_every) == 0 or done == budgets[counter] or spent:
-        ckpt.save(sum(int(state[c]) for c in COUNTERS), state, _meta(config, workdir))
+        ckpt.save(sum(int(state[c]) for c in COUNTERS), state,
+                  dict(_meta(config, workdir), sampler=sampler, has_clone='clone' in state))
       if spent:
         logging.info('agent: time budget of %s minutes spent', minutes)
         stopped = True
@@ -144,20 +151,34 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
 def load_agent(workdir):
   """Restores `workdir`'s world model and agent -> (config, wm, wm_params, actor, actor_params)."""
   config, wm, wm_params, _, _ = wm_evaluate.load_trained(workdir)
-  ckpt = wm_train.Checkpoints(os.path.join(workdir, 'agent'))
-  if ckpt.latest_step() is None:
-    raise UserError(f'no agent checkpoint in {ckpt.directory}; expected one written by '
-                    'experiments.train_agent.')
-  meta = ckpt.manager.restore(ckpt.latest_step(), args=wm_train.ocp.args.Composite(
-      config=wm_train.ocp.args.JsonRestore()))['config']
-  import ml_collections  # pylint: disable=g-import-not-at-top
-  config = ml_collections.ConfigDict(meta['config'])
-  ac = config.agent
-  actor, critic = learner.networks_from_config(ac, NUM_ACTIONS)
-  abstract = jax.eval_shape(lambda: dict(
-      learner.create_state(actor, critic, ac, wm.deter + wm.stoch * wm.classes,
-                           jax.random.PRNGKey(0)),
-      **{c: jnp.zeros((), jnp.int32) for c in COUNTERS}))
-  state = ckpt.restore(abstract)
-  ckpt.close()
+  config, _, state = load_agent_state(workdir, wm)
+  actor, _ = learner.networks_from_config(config.agent, NUM_ACTIONS)
   return config, wm, wm_params, actor, state['actor']
+
+
+def load_agent_state(workdir, wm):
+  """The newest readable agent checkpoint in `workdir` -> (config, step, full agent state)."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  ckpt = wm_train.Checkpoints(os.path.join(workdir, 'agent'))
+  holder = {}
+
+  def abstract(meta):
+    holder['config'] = config = ml_collections.ConfigDict(meta['config'])
+    actor, critic = learner.networks_from_config(config.agent, NUM_ACTIONS)
+    return jax.eval_shape(lambda: with_clone(dict(
+        learner.create_state(actor, critic, config.agent, wm.deter + wm.stoch * wm.classes,
+                             jax.random.PRNGKey(0)),
+        **{c: jnp.zeros((), jnp.int32) for c in COUNTERS}), config.agent, meta))
+
+  restored = ckpt.restore_good(abstract)
+  ckpt.close()
+  if restored is None:
+    raise UserError(f'no agent checkpoint in {ckpt.directory}; expected one written by '
+                    'experiments.train_agent or experiments.dreamer.')
+  state, step, _ = restored
+  return holder['config'], step, state
+
+
+def with_clone(state, ac, meta):
+  """The agent state as saved: after behaviour cloning ends it also holds the frozen clone."""
+  return learner.finish_bc(state, ac) if meta.get('has_clone') else state

@@ -181,26 +181,28 @@ def directory_bytes(path):
 
 
 def load_trained(workdir):
-  """Restores a workdir written by `train.train` -> (config, model, params, replay_dir)."""
+  """Restores a workdir written by `train.train` -> (config, model, params, replay_dir, step).
+
+  The newest checkpoint that reads back whole is used; a damaged one is named in the log and the
+  one before it is taken instead.
+  """
   ckpt = train_lib.Checkpoints(workdir)
-  step = ckpt.latest_step()
-  if step is None:
-    raise UserError(f'no checkpoint in {ckpt.directory}; expected a workdir written by '
-                    'experiments.train_world_model.')
-  try:
-    meta = ckpt.manager.restore(step, args=ocp.args.Composite(
-        config=ocp.args.JsonRestore()))['config']
-    config = ml_collections.ConfigDict(meta['config'])
-  except Exception as e:  # orbax raises many types for a damaged file.
-    raise UserError(f'checkpoint {step} in {ckpt.directory} has no readable config ({type(e).__name__}); '
-                    'expected a checkpoint written by experiments.train_world_model.') from e
-  model = model_lib.from_config(config.world_model)
-  optimizer = train_lib.make_optimizer(config.world_model)
-  abstract = jax.eval_shape(lambda: train_lib.create_state(
-      model, optimizer, jax.random.PRNGKey(0), meta['ram_size']))
-  state = ckpt.restore(abstract, step)
+  holder = {}
+
+  def abstract(meta):
+    holder['config'] = config = ml_collections.ConfigDict(meta['config'])
+    model = holder['model'] = model_lib.from_config(config.world_model)
+    optimizer = train_lib.make_optimizer(config.world_model)
+    return jax.eval_shape(lambda: train_lib.create_state(
+        model, optimizer, jax.random.PRNGKey(0), meta['ram_size']))
+
+  restored = ckpt.restore_good(abstract)
   ckpt.close()
-  return config, model, state['params'], meta['replay_dir'], step
+  if restored is None:
+    raise UserError(f'no checkpoint in {ckpt.directory}; expected a workdir written by '
+                    'experiments.train_world_model or experiments.dreamer.')
+  state, step, meta = restored
+  return holder['config'], holder['model'], state['params'], meta['replay_dir'], step
 
 
 def run(workdir, replay_dir=None, png_path=None, num_windows=None, seed=1):

@@ -148,6 +148,40 @@ class Checkpoints:
                       'world model.') from e
     return restored['state']
 
+  def meta(self, step):
+    """The JSON saved beside checkpoint `step`; UserError if unreadable."""
+    try:
+      return self.manager.restore(step, args=ocp.args.Composite(
+          config=ocp.args.JsonRestore()))['config']
+    except Exception as e:  # orbax raises many types for a damaged file.
+      raise UserError(f'checkpoint {step} in {self.directory} has no readable config '
+                      f'({type(e).__name__}); expected a complete checkpoint.') from e
+
+  def restore_good(self, abstract_state):
+    """The newest checkpoint that reads back whole -> (state, step, meta), or None when there is
+    none at all. A damaged one is named in the log and the one before it is tried; UserError when
+    every checkpoint is damaged. `abstract_state` may be a function meta -> abstract state."""
+    steps = sorted(self.manager.all_steps(), reverse=True)
+    if not steps:
+      return None
+    errors = []
+    for step in steps:
+      try:
+        meta = self.meta(step)
+        abstract = abstract_state(meta) if callable(abstract_state) else abstract_state
+        state = self.restore(abstract, step)
+      except UserError as e:
+        errors.append(step)
+        logging.warning('%s', e)
+        later = [s for s in steps if s < step]
+        if later:
+          logging.warning('falling back to checkpoint %d in %s', later[0], self.directory)
+        continue
+      return state, step, meta
+    raise UserError(f'every checkpoint in {self.directory} is damaged (steps '
+                    f'{", ".join(map(str, errors))}); expected at least one complete checkpoint '
+                    '(delete the directory to start afresh).')
+
   def close(self):
     self.manager.close()
 
@@ -179,21 +213,29 @@ def train(config, workdir, replay_dir, steps=None, minutes=None, clock=time.mono
   if len(replay) < wm.sequence_length:
     raise UserError(f'replay {replay_dir} holds {len(replay)} steps; expected at least '
                     f'world_model.sequence_length={wm.sequence_length}.')
+  # The sampler's stream is part of the training state: a resumed run continues it (its state is
+  # saved beside every checkpoint) rather than re-drawing the first run's batches.
   rng = np.random.default_rng(config.seed)
   columns = data_lib.reward_columns(replay.reward_term_names, tuple(wm.get('reward_terms', ())))
   sample = lambda: data_lib.prepare_batch(replay.sample(wm.batch_size, wm.sequence_length, rng),
                                           columns)
-  first = sample()
   model = model_lib.from_config(wm)
   optimizer = make_optimizer(wm)
   mesh = make_mesh()
-  state = create_state(model, optimizer, jax.random.PRNGKey(config.seed), first['ram'].shape[-1])
-  meta = dict(config=config.to_dict(), ram_size=int(first['ram'].shape[-1]),
+  # The RAM width from a throwaway draw, so the sampler's own stream is untouched before a resume.
+  ram_size = replay.sample(1, wm.sequence_length, np.random.default_rng(0))['ram'].shape[-1]
+  state = create_state(model, optimizer, jax.random.PRNGKey(config.seed), ram_size)
+  meta = dict(config=config.to_dict(), ram_size=int(ram_size),
               replay_dir=os.path.abspath(replay_dir))
   ckpt = Checkpoints(workdir)
-  if ckpt.latest_step() is not None:
-    state = ckpt.restore(abstract_like(state))
+  restored = ckpt.restore_good(abstract_like(state))
+  if restored is not None:
+    state, _, saved = restored
+    if saved.get('sampler'):
+      rng.bit_generator.state = saved['sampler']
     logging.info('resumed from step %d', int(state['step']))
+  sampler_state = rng.bit_generator.state   # The stream as of the batch about to be drawn.
+  first = sample()
   state = replicate(state, mesh)
   train_step = make_train_step(model, optimizer, wm, mesh)
   start = int(state['step'])
@@ -210,6 +252,7 @@ def train(config, workdir, replay_dir, steps=None, minutes=None, clock=time.mono
     now = clock()
     out_of_time = deadline is not None and now > deadline
     state, metrics = train_step(state, shard_batch(batch, mesh))
+    sampler_state = rng.bit_generator.state
     batch = sample()  # Overlaps with the asynchronously dispatched update.
     if deadline is None:
       bar.update()
@@ -224,7 +267,8 @@ def train(config, workdir, replay_dir, steps=None, minutes=None, clock=time.mono
                    '  '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
       last_log, last_step = logged, i + 1
     if (i + 1) % wm.checkpoint_every == 0 or i + 1 == steps or out_of_time:
-      ckpt.save(i + 1, state, meta)
+      # The batch already drawn for update i + 2 is drawn again after a resume.
+      ckpt.save(i + 1, state, dict(meta, sampler=sampler_state))
     if out_of_time:
       logging.info('time budget of %s minutes spent at step %d', minutes, i + 1)
       break
