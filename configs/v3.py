@@ -30,7 +30,7 @@ import ml_collections
 
 from dreamer_jax.errors import UserError
 
-PRESETS = ('', 'small', 'wm_tinymon', 'cpu')
+PRESETS = ('', 'small', 'wm_tinymon', 'cpu', 'smoke')
 
 
 def _env():
@@ -172,6 +172,30 @@ def _agent():
   ))
 
 
+def _dreamer():
+  return ml_collections.ConfigDict(dict(
+      # Labelled demonstrations: '' collects them into <workdir>/replay (the planner-driven expert,
+      # demo_episodes at each epsilon, plus random play); a directory uses that replay instead.
+      demos='',
+      demo_epsilons=(0.0, 0.25, 0.5),
+      demo_episodes=2,          # Per epsilon.
+      demo_max_steps=20_000,
+      random_episodes=10, random_max_steps=1_000,
+      wm_pretrain_steps=2_000,  # World-model updates on the demos before cloning (0 skips).
+      # Then agent.bc_steps of cloning and agent.critic_warmup critic updates, then the cycles:
+      cycles=200,
+      collect_steps=512,        # Real steps per cycle (System 1 + System 2, collector.num_workers).
+      train_ratio=32,           # Replayed steps per real step: wm updates = steps * ratio / (B*T).
+      imagine_per_update=1,     # Actor-critic updates per world-model update.
+      eval_every=10,            # Cycles between evaluations (and at the end).
+      eval_episodes=3, eval_max_steps=20_000,
+      gif_steps=400,            # Agent steps of the evaluation GIF (0: none).
+      minutes=0.0,              # Wall-clock budget of one sitting (0: none); re-run to continue.
+      checkpoint_minutes=10.0,  # Inside long phases, a checkpoint at least this often.
+      tensorboard=True,
+  ))
+
+
 def get_config(arg=None):
   """Returns the config; `arg` (the text after ':') names a preset from PRESETS."""
   preset = (arg or '').strip()
@@ -187,9 +211,10 @@ def get_config(arg=None):
   config.world_model = _world_model()
   config.planner = _planner()
   config.agent = _agent()
+  config.dreamer = _dreamer()
   # One width for the goal vector everywhere: System 2 makes it, System 1 reads it.
   config.agent.goal_dim = config.planner.get_ref('goal_embedding_dim')
-  if preset == 'small':
+  if preset in ('small', 'smoke'):
     wm = config.world_model
     wm.cnn_depth, wm.mlp_units, wm.mlp_layers = 8, 64, 1
     wm.deter, wm.stoch, wm.classes = 64, 8, 8
@@ -200,6 +225,8 @@ def get_config(arg=None):
     ag = config.agent
     ag.units, ag.layers, ag.batch_size, ag.sequence_length = 64, 1, 4, 16
     ag.bc_steps, ag.critic_warmup, ag.imagine_steps, ag.log_every, ag.checkpoint_every = 20, 5, 20, 10, 10
+  if preset == 'smoke':
+    _smoke(config)
   elif preset == 'wm_tinymon':
     # The README's drift figure: the default model at a higher learning rate, stopped where the
     # figure was measured.
@@ -213,3 +240,17 @@ def get_config(arg=None):
     wm.batch_size, wm.sequence_length = 16, 32
     wm.lr = 3e-4
   return config
+
+
+def _smoke(config):
+  """Every phase of experiments.dreamer once, at the ':small' sizes: a CI check of the wiring (and
+  of resuming), not of learning."""
+  config.collector.num_workers = 2
+  d = config.dreamer
+  d.demo_epsilons, d.demo_episodes, d.demo_max_steps = (0.25,), 1, 160
+  d.random_episodes, d.random_max_steps = 1, 64
+  d.wm_pretrain_steps, d.cycles, d.collect_steps, d.train_ratio = 12, 2, 32, 16
+  d.eval_every, d.eval_episodes, d.eval_max_steps, d.gif_steps = 2, 1, 40, 40
+  ag = config.agent
+  ag.bc_steps, ag.critic_warmup, ag.checkpoint_every, ag.log_every = 8, 4, 8, 4
+  config.world_model.checkpoint_every = 6

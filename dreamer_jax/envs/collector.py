@@ -203,7 +203,9 @@ class Collector:
     """Runs ceil(num_steps / N) lockstep iterations; returns figures for logging.
 
     Args:
-      policy: function(obs batch, see `observation`) -> int actions [N].
+      policy: function(obs batch, see `observation`) -> int actions [N], or (actions, extras) with
+        extras a dict of per-worker arrays [N, ...] stored with each step (e.g. the goal System 1
+        pursued, in the replay's `goal` field).
       num_steps: environment steps to collect, over all workers.
 
     Returns:
@@ -213,7 +215,11 @@ class Collector:
     start, restarts, episodes, chunks = time.perf_counter(), self.restarts, 0, []
     iterations = -(-num_steps // self.num_workers)
     for _ in range(iterations):
-      actions = np.asarray(policy(self.observation()))
+      out = policy(self.observation())
+      extras = {}
+      if isinstance(out, tuple):
+        out, extras = out
+      actions = np.asarray(out)
       if actions.shape != (self.num_workers,):
         raise ValueError(
             f'policy returned actions of shape {actions.shape}; expected ({self.num_workers},)')
@@ -224,7 +230,7 @@ class Collector:
           pass  # Dead already: the receive below restarts it.
       # The replay writes while the workers step.
       for i, step in enumerate(self._current):
-        step = dict(step, action=int(actions[i]))
+        step = dict(step, action=int(actions[i]), **{k: v[i] for k, v in extras.items()})
         episodes += step['is_last']
         index = self.replay.add(step, stream=self._streams[i])
         if index is not None:
