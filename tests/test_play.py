@@ -25,6 +25,8 @@ from dreamer_jax.agent import learner
 from dreamer_jax.agent import train as agent_train
 from dreamer_jax.envs.emulator import NUM_ACTIONS
 from dreamer_jax.envs.features import RAM_FEATURES
+from dreamer_jax.errors import UserError
+from dreamer_jax.play import session as session_lib
 from dreamer_jax.play import view
 from dreamer_jax.world_model import model as model_lib
 from dreamer_jax.world_model import train as wm_train
@@ -173,6 +175,14 @@ def test_record_gif_headless(workdirs, compile_cache, tmp_path):
     assert image.n_frames == 5 and image.size == view.layout(4).size
     image.seek(4)
     assert_frames_drawn(image)
+
+
+def test_scripted_keys_parse_in_frame_order():
+  assert session_lib.parse_keys('30:tab, 5:P,,10:LEFT') == [(5, 'P'), (10, 'LEFT'), (30, 'TAB')]
+  assert session_lib.parse_keys('') == []
+  for bad in ('TAB', 'x:P', '3:Q'):
+    with pytest.raises(UserError, match='--keys item'):
+      session_lib.parse_keys(bad)
 
 
 def assert_one_sentence(proc, *words):

@@ -189,6 +189,7 @@ class Session:
 
   def _choose(self):
     if self.control == 'agent':
+      self._pressed.clear()     # Buttons pressed while System 1 drives are not saved for later.
       return self.brain.act(self._shown_carry(), self.goal_vector())
     if self._pressed:
       return self._pressed.pop(0)

@@ -56,7 +56,9 @@ def layout(forecast_steps, text_lines=11):
   width = fx + forecast[2] + MARGIN
   top = max(game[1] + gh, forecast[1] + forecast[3]) + MARGIN
   text = (MARGIN, top, width - 2 * MARGIN, text_lines * LINE)
-  return Layout(game, forecast, thumbs, text, (width, top + text[3] + MARGIN))
+  height = top + text[3] + MARGIN
+  # Even sides: H.264's 4:2:0 colour planes (an MP4 recording) need them.
+  return Layout(game, forecast, thumbs, text, (width + width % 2, height + height % 2))
 
 
 def shades_image(frame, size):
