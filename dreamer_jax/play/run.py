@@ -61,6 +61,11 @@ def run(workdir=None, *, dream=False, record=None, steps=None, headless=False, s
     raise UserError('--record and --headless need --steps N, the number of agent steps to run.')
   if steps is not None and steps < 1:
     raise UserError(f'--steps is {steps}; expected a positive number of agent steps.')
+  if context not in session_lib.CONTEXTS:
+    raise UserError(f'--context is {context}; expected one of '
+                    f'{", ".join(map(str, session_lib.CONTEXTS))}.')
+  if forecast < 1:
+    raise UserError(f'--forecast is {forecast}; expected at least 1 imagined step.')
   if screenshot and os.path.splitext(screenshot)[1].lower() != '.png':
     raise UserError(f'--screenshot {screenshot!r} must end in .png.')
   workdir = resolve_workdir(workdir)
