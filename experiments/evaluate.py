@@ -1,8 +1,15 @@
 """Evaluates a workdir: the world model's open-loop drift, or System 1 playing the real game.
 
   python -m experiments.evaluate --workdir=runs/wm [--replay=demos/expert] [--png=runs/wm/drift.png]
+  python -m experiments.evaluate --workdir=runs/wm --dream [--replay=runs/demos/heldout_random] \
+      [--windows 64] [--horizon 200] [--context 8] --json
   python -m experiments.evaluate --workdir=runs/wm --agent_only [--episodes 3] [--max_steps 20000] \
       [--state FILE] --json
+
+--dream measures how long the dream stays faithful (dreamer_jax.world_model.fidelity): K context
+steps observed, then up to --horizon steps imagined with the real actions; shade accuracy at steps
+1/10/50/100/200, the step the imagined map first differs (median), drift at 50/200, mode and sampled
+latents.
 
 --agent_only plays with the actor network (System 1) and the config's planner (System 2) from the
 start state, and beside it a uniform-random policy (the floor); one JSON object either way.
@@ -19,6 +26,7 @@ from absl import flags
 from dreamer_jax.agent import evaluate as agent_evaluate
 from dreamer_jax.errors import UserError
 from dreamer_jax.world_model import evaluate
+from dreamer_jax.world_model import fidelity
 from experiments import cli
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'A workdir written by train_world_model.',
@@ -28,6 +36,9 @@ _PNG = flags.DEFINE_string('png', None, 'Picture path; default <workdir>/open_lo
 _WINDOWS = flags.DEFINE_integer('windows', None, 'Windows; default config eval_sequences.')
 _SEED = flags.DEFINE_integer('seed', 1, 'Picks the windows (drift) or seeds the policies (agent).')
 _AGENT = flags.DEFINE_bool('agent_only', False, 'Evaluate System 1 in the real game instead.')
+_DREAM = flags.DEFINE_bool('dream', False, 'Dream fidelity: imagined vs real frames and maps.')
+_HORIZON = flags.DEFINE_integer('horizon', 200, '--dream: the most imagined steps per sequence.')
+_CONTEXT = flags.DEFINE_integer('context', None, '--dream: observed steps; default eval_context.')
 _EPISODES = flags.DEFINE_integer('episodes', 3, '--agent_only: episodes per policy.')
 _MAX_STEPS = flags.DEFINE_integer('max_steps', 20000, '--agent_only: steps per episode.')
 _STATE = flags.DEFINE_string('state', None, '--agent_only: start state file (make_start_state).')
@@ -37,6 +48,10 @@ flags.DEFINE_bool('json', True, 'Print one JSON object (always on; accepted for 
 
 def main(argv):
   del argv
+  if _DREAM.value:
+    print(json.dumps(fidelity.run(_WORKDIR.value, _REPLAY.value, _WINDOWS.value, _SEED.value,
+                                  _CONTEXT.value, _HORIZON.value), indent=2, sort_keys=True))
+    return
   if _AGENT.value:
     if _EPISODES.value < 1 or _MAX_STEPS.value < 1:
       raise UserError(f'--episodes ({_EPISODES.value}) and --max_steps ({_MAX_STEPS.value}) '

@@ -27,6 +27,8 @@ README_KEYS = {
     'world_model': {'model_params', 'model_megabytes_f32', 'train_seconds_per_update', 'batch',
                     'sequence_length', 'image_size'},
     'agent': {'policy_hz', 'imagined_steps_per_s', 'agent_update_s', 'batch', 'horizon'},
+    'replay': {'replay_peak_rss_mb', 'replay_peak_rss_mb_in_memory', 'replay_samples_per_s',
+               'replay_samples_per_s_in_memory', 'replay_speed_over_in_memory', 'targets_met'},
     'planner': {'poll_us_offline', 'poll_us_llm_in_flight', 'llm_call_was_in_flight',
                 'offline_propose_ms', 'play_badges', 'play_steps', 'play_steps_per_s'},
 }
@@ -131,9 +133,9 @@ def test_plan_offline():
   assert np.isfinite(out['goal_embedding']).all()
 
 
-@pytest.mark.parametrize('suite', [
-    'env', pytest.param('world_model', marks=pytest.mark.slow), 'planner',
-    pytest.param('agent', marks=pytest.mark.slow)])
+# The world_model and agent suites (~1 minute each on 2 cores, mostly compiling) run outside the
+# suite: `python -m experiments.benchmark --suite world_model --quick` prints the same keys.
+@pytest.mark.parametrize('suite', ['env', 'planner', 'replay'])
 def test_benchmark_quick_prints_readme_keys(suite):
   out = json.loads(ok(run('benchmark', '--suite', suite, '--json', '--quick')))
   assert README_KEYS[suite] <= set(out), README_KEYS[suite] - set(out)
@@ -155,3 +157,13 @@ def test_bad_arguments_end_in_one_sentence(module, args, words):
 
 def test_evaluate_without_checkpoint_ends_in_one_sentence(tmp_path):
   assert_one_sentence(run('evaluate', '--workdir', tmp_path), 'checkpoint', str(tmp_path))
+
+
+def test_evaluate_dream_prints_fidelity(workdir):
+  # The tiny replay's episodes are 41 steps: after 4 observed steps the horizon falls to 10.
+  out = json.loads(ok(run('evaluate', '--workdir', workdir[0], '--dream', '--windows', 2,
+                          '--horizon', 200, '--json')))
+  assert out['horizon'] == 10 and out['steps'] == [1, 10]
+  for name in ('mode', 'sample'):
+    assert set(out[name]['accuracy']) == {'1', '10'} and out[name]['map_right_steps_median'] >= 1
+  assert out['goal']['met'] == {'mode': False, 'sample': False}

@@ -1,0 +1,145 @@
+"""experiments.dreamer end to end on the ':smoke' preset: a SIGKILL mid-run, the resume, the outputs,
+damaged checkpoints, a changed model config.
+
+One smoke run (~2 minutes on 2 CPU cores) serves every test: it is killed once its world model has
+been checkpointed, then re-run to completion on the same workdir.
+"""
+
+import glob
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from configs import v3
+from dreamer_jax import loop
+from dreamer_jax.errors import UserError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _chunks(workdir):
+  return set(os.path.basename(p) for p in glob.glob(os.path.join(workdir, 'replay', '*.npz')))
+
+
+def _progress(workdir):
+  try:
+    with open(os.path.join(workdir, 'progress.json')) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return {}
+
+
+@pytest.fixture(scope='module')
+def smoke(tmp_path_factory):
+  """The smoke run, SIGKILLed after its first world-model checkpoint and re-run to the end."""
+  workdir = str(tmp_path_factory.mktemp('smoke') / 'run')
+  cmd = [sys.executable, '-m', 'experiments.dreamer', '--config=configs/v3.py:smoke',
+         f'--workdir={workdir}']
+  env = dict(os.environ)
+  first = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  deadline = time.monotonic() + 600
+  while _progress(workdir).get('wm_step', 0) < 12:   # The pre-training phase's checkpoint.
+    assert first.poll() is None, first.stdout.read().decode()[-3000:]
+    assert time.monotonic() < deadline, 'no world-model checkpoint within 10 minutes'
+    time.sleep(0.2)
+  first.send_signal(signal.SIGKILL)
+  first.wait()
+  killed = dict(progress=_progress(workdir), chunks=_chunks(workdir))
+  second = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+  assert second.returncode == 0, second.stderr[-3000:]
+  return dict(workdir=workdir, killed=killed, log=second.stderr,
+              result=json.loads(second.stdout))
+
+
+def test_a_killed_run_resumes_and_loses_no_chunk(smoke):
+  killed = smoke['killed']
+  assert killed['progress']['wm_step'] == 12 and killed['chunks']
+  assert 'world model resumed at update 12' in smoke['log']
+  assert 'demos' not in ' '.join(line for line in smoke['log'].splitlines() if 'phase ' in line)
+  assert killed['chunks'] <= _chunks(smoke['workdir'])      # Every chunk written before the kill.
+  done = _progress(smoke['workdir'])
+  assert done['demos_done'] == killed['progress']['demos_done']   # Not recorded twice.
+  assert done['cycle'] == 2 and done['env_steps'] == 64 and done['wm_step'] > 12
+
+
+def test_the_resumed_run_continues_the_sampler(smoke):
+  # A run restored from the workdir draws from the saved sampler state, not a re-seeded stream.
+  config = v3.get_config('smoke')
+  run = loop._Run(config, smoke['workdir'])
+  saved = _progress(smoke['workdir'])['wm_sampler']
+  assert run.wm_rng.bit_generator.state == saved
+  assert saved != np.random.default_rng(config.seed).bit_generator.state
+  run.close()
+
+
+def test_the_run_leaves_logs_pictures_and_the_target_metrics(smoke):
+  workdir, result = smoke['workdir'], smoke['result']
+  for key in ('badges', 'species_owned', 'mean_return', 'episodes', 'bc', 'env_steps',
+              'world_model_mb', 'wall_seconds', 'wm_updates'):
+    assert key in result, key
+  assert result['env_steps'] == 64 and len(result['episodes']) == 1
+  assert 0 < result['world_model_mb'] < 100
+  assert os.path.getsize(os.path.join(workdir, 'eval', 'final.gif')) > 1000
+  assert os.path.getsize(os.path.join(workdir, 'eval', 'progress.png')) > 1000
+  assert glob.glob(os.path.join(workdir, 'tb', 'events.out.tfevents.*'))
+  phases = {json.loads(line)['phase'] for line in open(os.path.join(workdir, 'metrics.jsonl'))}
+  assert {'world_model', 'bc_steps', 'critic_steps', 'imagine', 'loop', 'eval'} <= phases
+  # Every step carries its goal (the planner's demonstrations and the agent's own steps) except
+  # the random play's: the smoke preset's one episode of 64 steps and its last step.
+  from dreamer_jax.envs.replay import Replay  # pylint: disable=g-import-not-at-top
+  replay = Replay(os.path.join(workdir, 'replay'))
+  goals = np.concatenate([replay.chunk(i)['goal'][:, 0] for i in replay.chunk_ids()])
+  assert (goals < 0).sum() == 65 and len(goals) >= 64 + 65 + 100
+  # Every phase done: a re-run prints the same evaluation without training again.
+  again = loop.train_and_evaluate(v3.get_config('smoke'), workdir, progress=False)
+  assert again['wall_seconds'] == result['wall_seconds']
+
+
+def _damage(directory, step):
+  for root, _, files in os.walk(os.path.join(directory, str(step), 'state')):
+    for name in files:
+      with open(os.path.join(root, name), 'wb') as f:
+        f.write(b'garbage')
+
+
+def test_damaged_checkpoints_fall_back_then_are_one_sentence(smoke, tmp_path, caplog):
+  import shutil  # pylint: disable=g-import-not-at-top
+  workdir = str(tmp_path / 'copy')
+  shutil.copytree(smoke['workdir'], workdir)
+  config = v3.get_config('smoke')
+  ckpts = os.path.join(workdir, 'checkpoints')
+  steps = sorted(int(s) for s in os.listdir(ckpts) if s.isdigit())
+  _damage(ckpts, steps[-1])
+  run = loop._Run(config, workdir)
+  run.open_replay()
+  with caplog.at_level(logging.WARNING):
+    run.build()
+  assert run.wm_updates == steps[-2]
+  assert f'falling back to checkpoint {steps[-2]}' in caplog.text
+  run.close()
+  for s in steps[:-1]:
+    _damage(ckpts, s)
+  run = loop._Run(config, workdir)
+  run.open_replay()
+  with pytest.raises(UserError, match=r'every checkpoint in .*checkpoints is damaged'):
+    run.build()
+  run.close()
+
+
+def test_a_changed_model_or_a_damaged_progress_file_is_one_sentence(smoke, tmp_path):
+  config = v3.get_config('smoke')
+  config.world_model.deter = 32
+  with pytest.raises(UserError, match=r'other model sizes: world_model.deter \(64 -> 32\)'):
+    loop.check_config(config, smoke['workdir'])
+  bad = tmp_path / 'bad'
+  bad.mkdir()
+  (bad / 'progress.json').write_text('{"cycle": ')
+  with pytest.raises(UserError, match='progress file .* is unreadable'):
+    loop._Run(v3.get_config('smoke'), str(bad))
