@@ -23,6 +23,22 @@ model at lr 3e-4, 2,251 updates of 16x64).
   Expected: 50-step open-loop drift on held-out random play of 1.39 tiles with mode latents (2.31
   with sampled ones; standing still 3.37) after 2,251 updates.
 
+The main command's presets (python -m experiments.dreamer --config=configs/v3.py:NAME --workdir=DIR;
+re-running on the same DIR resumes):
+configs/v3.py (no preset): the seed's sizes, tinymon, planner 'auto'. Hardware: one GPU/TPU host.
+configs/v3.py:smoke: every phase once at the ':small' sizes (demos, world model, BC, critic
+  warm-up, 2 cycles of collection with System 1 + System 2 and training, evaluation, checkpoints).
+  Hardware: 2 CPU cores, ~2 minutes. Expected: it completes; no learning figure. CI runs it.
+configs/v3.py:cpu: the longest useful run on 2 CPU cores: the 1536-wide latent with a lighter
+  encoder/decoder, 16x32 batches, 2,000 world-model updates, 3,000 BC updates, 100 cycles.
+  Hardware: 2 CPU cores, in sittings (--config.dreamer.minutes=120 each); ~1.1 s per world-model
+  update here, so many hours in all (not yet run to the end).
+configs/v3.py:gpu: one GPU host (bash launch/gpu_host.sh): 16 emulators, 1,000 cycles of 2,048
+  real steps at train ratio 64. Hardware: one H100-class GPU + 16 cores.
+configs/v3.py:tpu: a TPU VM slice (bash launch/tpu_vm.sh): batch 64 split over the chips,
+  32 emulators per host, jax.distributed across hosts.
+Expected results of cpu/gpu/tpu: not measured yet (README's results table says what has been).
+
 Each section belongs to one component; the library reads a section and passes plain values down.
 """
 
@@ -30,7 +46,7 @@ import ml_collections
 
 from dreamer_jax.errors import UserError
 
-PRESETS = ('', 'small', 'wm_tinymon', 'cpu', 'smoke')
+PRESETS = ('', 'small', 'wm_tinymon', 'smoke', 'cpu', 'gpu', 'tpu')
 
 
 def _env():
@@ -239,6 +255,26 @@ def get_config(arg=None):
     wm.cnn_depth, wm.mlp_units = 16, 256
     wm.batch_size, wm.sequence_length = 16, 32
     wm.lr = 3e-4
+    ag = config.agent
+    ag.batch_size, ag.sequence_length = 16, 32
+    ag.bc_steps, ag.critic_warmup = 3_000, 200
+    d = config.dreamer
+    d.wm_pretrain_steps, d.cycles, d.eval_every, d.eval_episodes = 2_000, 100, 10, 3
+  elif preset == 'gpu':
+    d = config.dreamer
+    config.collector.num_workers = 16
+    d.demo_episodes, d.random_episodes = 4, 40
+    d.wm_pretrain_steps, d.cycles, d.collect_steps, d.train_ratio = 10_000, 1_000, 2_048, 64
+    config.agent.bc_steps = 10_000
+  elif preset == 'tpu':
+    # Data parallel over the slice's chips: the batch is split across them (a multiple of the
+    # device count), collectors on every host's cores.
+    d = config.dreamer
+    config.world_model.batch_size = 64
+    config.collector.num_workers = 32
+    d.demo_episodes, d.random_episodes = 8, 80
+    d.wm_pretrain_steps, d.cycles, d.collect_steps, d.train_ratio = 10_000, 2_000, 4_096, 64
+    config.agent.bc_steps = 10_000
   return config
 
 
