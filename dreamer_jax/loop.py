@@ -548,7 +548,9 @@ def train_and_evaluate(config, workdir, progress=True, clock=time.monotonic):
     # 6. The final evaluation (once; a re-run of a finished workdir prints it again).
     final_path = os.path.join(workdir, 'eval', 'final.json')
     if os.path.exists(final_path):
-      return _read_json(final_path, 'evaluation')
+      final = _read_json(final_path, 'evaluation')
+      if (final.get('cycle'), final.get('wm_updates')) == (run.progress['cycle'], run.wm_updates):
+        return final   # Nothing trained since: the same evaluation.
     phase_line('evaluate', f'{d.eval_episodes} episodes of <= {d.eval_max_steps} steps')
     result = evaluate(run, logs, 'final', int(d.gif_steps), progress=progress)
     _record_eval(run, logs, result)
@@ -561,3 +563,24 @@ def train_and_evaluate(config, workdir, progress=True, clock=time.monotonic):
   finally:
     logs.close()
     run.close()
+
+
+def evaluate_workdir(workdir, episodes=3, max_steps=20000, seed=0, progress=True):
+  """The seed's target metrics of a main-command workdir, in one dict (experiments.evaluate).
+
+  badges and species_owned are medians over `episodes` episodes from the start state, with System 1
+  (the actor) and the config's System 2, no human; the BC clone's and a uniform-random policy's
+  figures beside them; drift_50_tiles on the workdir's replay; world_model_mb at float32;
+  policy_hz; env_steps (the agent's own real steps) and wall_seconds from progress.json.
+  """
+  progress_path = os.path.join(workdir, 'progress.json')
+  if not os.path.exists(progress_path):
+    raise UserError(f'{workdir} has no progress.json; expected a workdir of experiments.dreamer.')
+  done = _read_json(progress_path, 'progress file')
+  out = agent_evaluate.run(workdir, episodes, max_steps, seed=seed, progress=progress)
+  drift = wm_evaluate.run(workdir, seed=seed + 1)
+  out.update(drift_50_tiles=drift['drift'], drift_horizon=drift['horizon'],
+             world_model_mb=round(drift['megabytes_f32'], 2),
+             env_steps=done.get('env_steps', 0), demo_steps=done.get('demo_steps', 0),
+             wm_updates=done.get('wm_step', 0), wall_seconds=done.get('wall_seconds', 0.0))
+  return out

@@ -11,6 +11,10 @@ steps observed, then up to --horizon steps imagined with the real actions; shade
 1/10/50/100/200, the step the imagined map first differs (median), drift at 50/200, mode and sampled
 latents.
 
+On a workdir of experiments.dreamer (it holds progress.json), `--workdir=DIR --json` alone prints the
+seed's target metrics: badges and species_owned (medians, no human), drift_50_tiles, world_model_mb,
+policy_hz, env_steps, wall_seconds, the episodes, and the BC clone's and a random policy's figures.
+
 --agent_only plays with the actor network (System 1) and the config's planner (System 2) from the
 start state, and beside it a uniform-random policy (the floor); one JSON object either way.
 
@@ -59,6 +63,13 @@ def main(argv):
     print(json.dumps(agent_evaluate.run(_WORKDIR.value, _EPISODES.value, _MAX_STEPS.value,
                                         _STATE.value, _GREEDY.value, _SEED.value),
                      indent=2, sort_keys=True))
+    return
+  if os.path.exists(os.path.join(_WORKDIR.value, 'progress.json')) and not _REPLAY.value:
+    # A main-command workdir: the seed's target metrics (System 1 + System 2 in the game, BC
+    # clone and random beside, drift, size, speed, steps, time).
+    from dreamer_jax import loop  # pylint: disable=g-import-not-at-top
+    print(json.dumps(loop.evaluate_workdir(_WORKDIR.value, _EPISODES.value, _MAX_STEPS.value,
+                                           _SEED.value), indent=2, sort_keys=True))
     return
   print(json.dumps(evaluate.run(_WORKDIR.value, _REPLAY.value, _PNG.value, _WINDOWS.value,
                                 _SEED.value), indent=2, sort_keys=True))

@@ -92,11 +92,11 @@ def test_the_run_leaves_logs_pictures_and_the_target_metrics(smoke):
   phases = {json.loads(line)['phase'] for line in open(os.path.join(workdir, 'metrics.jsonl'))}
   assert {'world_model', 'bc_steps', 'critic_steps', 'imagine', 'loop', 'eval'} <= phases
   # Every step carries its goal (the planner's demonstrations and the agent's own steps) except
-  # the random play's: the smoke preset's one episode of 64 steps and its last step.
+  # the random play's 64 + 1 steps and the planner episode's last step (no action follows it).
   from dreamer_jax.envs.replay import Replay  # pylint: disable=g-import-not-at-top
   replay = Replay(os.path.join(workdir, 'replay'))
   goals = np.concatenate([replay.chunk(i)['goal'][:, 0] for i in replay.chunk_ids()])
-  assert (goals < 0).sum() == 65 and len(goals) >= 64 + 65 + 100
+  assert (goals < 0).sum() == 66 and len(goals) >= 64 + 65 + 100
   # Every phase done: a re-run prints the same evaluation without training again.
   again = loop.train_and_evaluate(v3.get_config('smoke'), workdir, progress=False)
   assert again['wall_seconds'] == result['wall_seconds']
@@ -143,3 +143,16 @@ def test_a_changed_model_or_a_damaged_progress_file_is_one_sentence(smoke, tmp_p
   (bad / 'progress.json').write_text('{"cycle": ')
   with pytest.raises(UserError, match='progress file .* is unreadable'):
     loop._Run(v3.get_config('smoke'), str(bad))
+
+
+def test_evaluate_prints_the_target_metrics_of_the_workdir(smoke):
+  proc = subprocess.run([sys.executable, '-m', 'experiments.evaluate', f'--workdir={smoke["workdir"]}',
+                         '--episodes=1', '--max_steps=20', '--json'], cwd=ROOT, capture_output=True,
+                        text=True, timeout=600)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  out = json.loads(proc.stdout)
+  for key in ('badges', 'species_owned', 'drift_50_tiles', 'world_model_mb', 'policy_hz',
+              'env_steps', 'wall_seconds', 'episodes', 'bc', 'random'):
+    assert key in out, key
+  assert out['env_steps'] == 64 and len(out['episodes']) == 1 and out['episodes'][0]['steps'] == 20
+  assert out['bc']['episodes'][0]['steps'] == 20 and out['policy_hz'] > 0

@@ -73,31 +73,43 @@ def summary(episodes):
 
 
 def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, seed=0,
-        progress=True):
+        progress=True, clone=True):
   """Evaluates `workdir`'s agent (world model + actor) and a uniform-random floor on the real game.
 
   Returns:
     dict: the agent's summary at the top level (badges, species_owned, mean_return, episodes), the
-    floor's under 'random', and policy_hz (the actor loop's measured steps per second).
+    floor's under 'random', policy_hz (the actor loop's measured steps per second), and under 'bc'
+    the frozen behaviour-cloning actor's summary where imagination training has begun (`clone`).
   """
   config, wm, wm_params, actor, actor_params = agent_train.load_agent(workdir)
   from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
-  policy = Policy(wm, wm_params, actor, actor_params, int(config.agent.goal_dim),
-                  dict(tinymon_world.load_world().map_names), greedy=greedy, seed=seed)
+  names = dict(tinymon_world.load_world().map_names)
   timing = dict(calls=-1, seconds=0.0)   # Call -1 (the first) compiles: not a step's cost.
 
-  def act(obs, goal_spec, first):
-    if first:
-      policy.reset()
-    began = time.perf_counter()
-    action = policy(obs['frame'], obs['ram'], goal_spec)
-    timing['calls'] += 1
-    if timing['calls'] > 0:
-      timing['seconds'] += time.perf_counter() - began
-    return action
+  def actor_fn(params, timed):
+    policy = Policy(wm, wm_params, actor, params, int(config.agent.goal_dim), names,
+                    greedy=greedy, seed=seed)
+
+    def act(obs, goal_spec, first):
+      if first:
+        policy.reset()
+      began = time.perf_counter()
+      action = policy(obs['frame'], obs['ram'], goal_spec)
+      if timed:
+        timing['calls'] += 1
+        if timing['calls'] > 0:
+          timing['seconds'] += time.perf_counter() - began
+      return action
+    return act
 
   began = time.time()
-  agent = summary(play(config, act, episodes, max_steps, state_path, 'agent', progress))
+  agent = summary(play(config, actor_fn(actor_params, True), episodes, max_steps, state_path,
+                       'agent', progress))
+  if clone:
+    _, _, state = agent_train.load_agent_state(workdir, wm)
+    if 'clone' in state:
+      agent['bc'] = summary(play(config, actor_fn(state['clone'], False), episodes, max_steps,
+                                 state_path, 'bc clone', progress))
   rng = np.random.default_rng(seed)
   floor = summary(play(config, lambda o, g, f: int(rng.integers(8)), episodes, max_steps,
                        state_path, 'random', progress))
