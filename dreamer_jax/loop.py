@@ -188,8 +188,7 @@ class _Run:
     agent = learner.create_state(self.actor, self.critic, self.ac, feat,
                                  jax.random.PRNGKey(self.config.seed + 2))
     agent.update({c: jnp.zeros((), jnp.int32) for c in agent_train.COUNTERS})
-    restored = self.ag_ckpt.restore_good(
-        lambda meta: wm_train.abstract_like(agent_train.with_clone(agent, self.ac, meta)))
+    restored = self.ag_ckpt.restore_good(wm_train.abstract_like(agent))
     if restored is not None:
       agent = restored[0]
       logging.info('agent resumed: %s', {c: int(agent[c]) for c in agent_train.COUNTERS})
@@ -224,7 +223,7 @@ class _Run:
         self._bc_step = learner.make_bc_step(self.model, self.actor, self.ac)
       fn = self._bc_step
     else:
-      if 'clone' not in self.agent:
+      if self.counter('bc_steps') and not agent_train.has_clone(self.agent):
         self.agent = learner.finish_bc(self.agent, self.ac)   # The clone is frozen once.
       actor_moves = counter == 'imagine_steps'
       if actor_moves not in self._imagine_steps:
@@ -247,8 +246,7 @@ class _Run:
     agent_step = sum(self.counter(c) for c in agent_train.COUNTERS)
     if agent_step and agent_step not in self.ag_ckpt.manager.all_steps():
       self.ag_ckpt.save(agent_step, self.agent, dict(
-          config=self.config.to_dict(), world_model_workdir=os.path.abspath(self.workdir),
-          has_clone='clone' in self.agent))
+          config=self.config.to_dict(), world_model_workdir=os.path.abspath(self.workdir)))
     self.progress.update(wm_sampler=self.wm_rng.bit_generator.state,
                          agent_sampler=self.ag_rng.bit_generator.state,
                          wm_step=self.wm_updates, agent_step=agent_step,
@@ -385,7 +383,7 @@ def evaluate(run, logs, label, gif_steps=0, progress=False):
       desc='eval agent', progress=progress))
   out = dict(agent, env_steps=run.progress['env_steps'], wm_updates=run.wm_updates,
              cycle=run.progress['cycle'])
-  if 'clone' in run.agent:
+  if agent_train.has_clone(run.agent):
     out['bc'] = agent_evaluate.summary(agent_evaluate.play(
         config, policy_fn(run.agent['clone'], False), int(d.eval_episodes),
         int(d.eval_max_steps), desc='eval clone', progress=progress))
@@ -578,9 +576,14 @@ def evaluate_workdir(workdir, episodes=3, max_steps=20000, seed=0, progress=True
     raise UserError(f'{workdir} has no progress.json; expected a workdir of experiments.dreamer.')
   done = _read_json(progress_path, 'progress file')
   out = agent_evaluate.run(workdir, episodes, max_steps, seed=seed, progress=progress)
-  drift = wm_evaluate.run(workdir, seed=seed + 1)
-  out.update(drift_50_tiles=drift['drift'], drift_horizon=drift['horizon'],
-             world_model_mb=round(drift['megabytes_f32'], 2),
+  _, _, params, replay_dir, _ = wm_evaluate.load_trained(workdir)
+  out['world_model_mb'] = round(wm_evaluate.model_size(params)['megabytes_f32'], 2)
+  if replay_dir and os.path.isdir(replay_dir):
+    drift = wm_evaluate.run(workdir, seed=seed + 1)
+    out.update(drift_50_tiles=drift['drift'], drift_horizon=drift['horizon'])
+  else:   # An exported workdir ships no replay: drift needs one (evaluate --replay DIR).
+    out.update(drift_50_tiles=None, drift_note='no replay in this workdir; pass --replay')
+  out.update(
              env_steps=done.get('env_steps', 0), demo_steps=done.get('demo_steps', 0),
              wm_updates=done.get('wm_step', 0), wall_seconds=done.get('wall_seconds', 0.0))
   return out

@@ -16,7 +16,8 @@ seed's target metrics: badges and species_owned (medians, no human), drift_50_ti
 policy_hz, env_steps, wall_seconds, the episodes, and the BC clone's and a random policy's figures.
 
 --agent_only plays with the actor network (System 1) and the config's planner (System 2) from the
-start state, and beside it a uniform-random policy (the floor); one JSON object either way.
+start state, and beside it a uniform-random policy (the floor); one JSON object either way. With
+--replay (held-out labelled demonstrations) it adds the actor's and the clone's action accuracy.
 
 Observes config.world_model.eval_context real steps, imagines eval_horizon steps with the real
 actions, and reports the decoded position's drift in tiles (see dreamer_jax.world_model.evaluate).
@@ -60,9 +61,11 @@ def main(argv):
     if _EPISODES.value < 1 or _MAX_STEPS.value < 1:
       raise UserError(f'--episodes ({_EPISODES.value}) and --max_steps ({_MAX_STEPS.value}) '
                           'must be positive.')
-    print(json.dumps(agent_evaluate.run(_WORKDIR.value, _EPISODES.value, _MAX_STEPS.value,
-                                        _STATE.value, _GREEDY.value, _SEED.value),
-                     indent=2, sort_keys=True))
+    result = agent_evaluate.run(_WORKDIR.value, _EPISODES.value, _MAX_STEPS.value,
+                                _STATE.value, _GREEDY.value, _SEED.value)
+    if _REPLAY.value:   # Held-out labelled demonstrations: the actors' action accuracy on them.
+      result['heldout_accuracy'] = agent_evaluate.heldout_accuracy(_WORKDIR.value, _REPLAY.value)
+    print(json.dumps(result, indent=2, sort_keys=True))
     return
   if os.path.exists(os.path.join(_WORKDIR.value, 'progress.json')) and not _REPLAY.value:
     # A main-command workdir: the seed's target metrics (System 1 + System 2 in the game, BC

@@ -156,3 +156,32 @@ def test_evaluate_prints_the_target_metrics_of_the_workdir(smoke):
     assert key in out, key
   assert out['env_steps'] == 64 and len(out['episodes']) == 1 and out['episodes'][0]['steps'] == 20
   assert out['bc']['episodes'][0]['steps'] == 20 and out['policy_hz'] > 0
+  from dreamer_jax.agent import evaluate as agent_evaluate  # pylint: disable=g-import-not-at-top
+  acc = agent_evaluate.heldout_accuracy(smoke['workdir'], os.path.join(smoke['workdir'], 'replay'),
+                                        batches=2)
+  assert 0.0 <= acc['actor'] <= 1.0 and 0.0 <= acc['bc'] <= 1.0 and acc['steps'] > 100
+
+
+def test_an_exported_workdir_is_smaller_and_plays(smoke, tmp_path):
+  out = str(tmp_path / 'pretrained')
+  proc = subprocess.run([sys.executable, '-m', 'experiments.export', f'--workdir={smoke["workdir"]}',
+                         f'--out={out}'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  shipped = json.loads(proc.stdout)
+  checkpoints = lambda d: sum(os.path.getsize(os.path.join(r, f)) for sub in ('checkpoints', 'agent')
+                              for r, _, fs in os.walk(os.path.join(d, sub)) for f in fs)
+  assert shipped['bytes'] < checkpoints(smoke['workdir']) / 3   # One checkpoint, no optimisers, f16.
+  from dreamer_jax.agent import evaluate as agent_evaluate  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.agent import train as agent_train  # pylint: disable=g-import-not-at-top
+  played = agent_evaluate.run(out, episodes=1, max_steps=5, progress=False)
+  assert played['episodes'][0]['steps'] == 5 and 'bc' in played
+  # The exported networks are the trained ones, to half precision.
+  _, wm, _, _, actor_params = agent_train.load_agent(smoke['workdir'])
+  _, _, _, _, shipped_params = agent_train.load_agent(out)
+  import jax  # pylint: disable=g-import-not-at-top
+  for a, b in zip(jax.tree_util.tree_leaves(actor_params), jax.tree_util.tree_leaves(shipped_params)):
+    assert b.dtype == np.float32
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=2e-3, atol=1e-4)
+  again = subprocess.run([sys.executable, '-m', 'experiments.export', f'--workdir={smoke["workdir"]}',
+                          f'--out={out}'], cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert again.returncode == 2 and 'is not empty' in again.stderr

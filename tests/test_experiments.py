@@ -106,6 +106,9 @@ def test_train_agent_then_evaluate_agent_only(workdir, demos):
                           '--max_steps', 5, '--json')))
   assert out['episodes'][0]['steps'] == 5 and out['random']['episodes'][0]['steps'] == 5
   assert {'badges', 'species_owned', 'mean_return', 'policy_hz'} <= set(out)
+  # Held-out accuracy needs labels: a replay without them is one sentence naming it.
+  assert_one_sentence(run('evaluate', '--workdir', path, '--agent_only', '--episodes', 1,
+                          '--max_steps', 2, '--replay', demos[0]), 'no expert labels', str(demos[0]))
   # Behaviour cloning on a replay without expert labels: one sentence naming the replay.
   assert_one_sentence(run('train_agent', SMALL, '--workdir', path, '--replay', demos[0], '--phase',
                           'bc'), 'no expert labels', str(demos[0]))

@@ -72,6 +72,33 @@ def summary(episodes):
               episodes=episodes)
 
 
+def heldout_accuracy(workdir, replay_dir, batches=16, seed=0):
+  """Action accuracy of the actor (and of the BC clone, if frozen) on a labelled replay's steps
+  that training did not see -> {'actor': float, 'bc': float or absent, 'steps': labelled steps}."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.agent import learner  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.envs.replay import Replay  # pylint: disable=g-import-not-at-top
+  config, wm, wm_params, actor, _ = agent_train.load_agent(workdir)
+  _, _, state = agent_train.load_agent_state(workdir, wm)
+  replay = Replay(replay_dir)
+  if not replay.labelled_steps():
+    raise UserError(f'replay {replay_dir} has no expert labels (expert_action); expected '
+                    'demonstrations from collect_demos --policy planner or explore.')
+  ac = config.agent
+  evaluate = learner.make_bc_eval(wm, actor, ac)
+  rng = np.random.default_rng(seed)
+  scores = {'actor': [], 'bc': []}
+  for i in range(batches):
+    batch = agent_train.agent_batch(replay.sample(int(ac.batch_size), int(ac.sequence_length), rng))
+    key = jax.random.PRNGKey(i)
+    scores['actor'].append(float(evaluate(state, wm_params, batch, key)['bc_accuracy']))
+    if agent_train.has_clone(state):
+      scores['bc'].append(float(evaluate(dict(state, actor=state['clone']), wm_params, batch,
+                                         key)['bc_accuracy']))
+  return dict({k: round(float(np.mean(v)), 4) for k, v in scores.items() if v},
+              steps=int(replay.labelled_steps()), replay=replay_dir)
+
+
 def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, seed=0,
         progress=True, clone=True):
   """Evaluates `workdir`'s agent (world model + actor) and a uniform-random floor on the real game.
@@ -107,7 +134,7 @@ def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, see
                        'agent', progress))
   if clone:
     _, _, state = agent_train.load_agent_state(workdir, wm)
-    if 'clone' in state:
+    if agent_train.has_clone(state):
       agent['bc'] = summary(play(config, actor_fn(state['clone'], False), episodes, max_steps,
                                  state_path, 'bc clone', progress))
   rng = np.random.default_rng(seed)

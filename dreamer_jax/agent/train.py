@@ -27,6 +27,8 @@ from dreamer_jax.world_model import train as wm_train
 
 PHASES = ('bc', 'imagine', 'both')
 COUNTERS = ('bc_steps', 'critic_steps', 'imagine_steps')
+# What an exported agent keeps: the networks and the counters (no optimiser states, no RNG).
+EXPORT_KEYS = ('actor', 'critic', 'clone') + COUNTERS
 
 
 def agent_batch(sample):
@@ -89,8 +91,7 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
   state = learner.create_state(actor, critic, ac, feat_dim, jax.random.PRNGKey(config.seed + 2))
   state.update({c: jnp.zeros((), jnp.int32) for c in COUNTERS})
   ckpt = wm_train.Checkpoints(os.path.join(workdir, 'agent'))
-  restored = ckpt.restore_good(
-      lambda meta: wm_train.abstract_like(with_clone(state, ac, meta)))
+  restored = ckpt.restore_good(wm_train.abstract_like(state))
   if restored is not None:
     state, _, saved = restored
     if saved.get('sampler'):
@@ -137,7 +138,7 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
             f'{k}={v:.4g}' for k, v in sorted(metrics[counter].items())))
       if done % int(ac.checkpoint_every) == 0 or done == budgets[counter] or spent:
         ckpt.save(sum(int(state[c]) for c in COUNTERS), state,
-                  dict(_meta(config, workdir), sampler=sampler, has_clone='clone' in state))
+                  dict(_meta(config, workdir), sampler=sampler))
       if spent:
         logging.info('agent: time budget of %s minutes spent', minutes)
         stopped = True
@@ -165,10 +166,13 @@ def load_agent_state(workdir, wm):
   def abstract(meta):
     holder['config'] = config = ml_collections.ConfigDict(meta['config'])
     actor, critic = learner.networks_from_config(config.agent, NUM_ACTIONS)
-    return jax.eval_shape(lambda: with_clone(dict(
+    full = jax.eval_shape(lambda: dict(
         learner.create_state(actor, critic, config.agent, wm.deter + wm.stoch * wm.classes,
                              jax.random.PRNGKey(0)),
-        **{c: jnp.zeros((), jnp.int32) for c in COUNTERS}), config.agent, meta))
+        **{c: jnp.zeros((), jnp.int32) for c in COUNTERS}))
+    if meta.get('export_dtype'):   # An exported checkpoint (experiments.export): no optimisers.
+      return wm_train.export_abstract(full, EXPORT_KEYS, meta['export_dtype'])
+    return full
 
   restored = ckpt.restore_good(abstract)
   ckpt.close()
@@ -176,9 +180,10 @@ def load_agent_state(workdir, wm):
     raise UserError(f'no agent checkpoint in {ckpt.directory}; expected one written by '
                     'experiments.train_agent or experiments.dreamer.')
   state, step, _ = restored
-  return holder['config'], step, state
+  return holder['config'], step, wm_train.as_float32(state)
 
 
-def with_clone(state, ac, meta):
-  """The agent state as saved: after behaviour cloning ends it also holds the frozen clone."""
-  return learner.finish_bc(state, ac) if meta.get('has_clone') else state
+def has_clone(state):
+  """Whether `state['clone']` is the behaviour-cloned actor, frozen when RL began (before that,
+  and without cloning, it holds the actor's initial parameters)."""
+  return bool(int(state['bc_steps'])) and bool(int(state['critic_steps']) + int(state['imagine_steps']))

@@ -193,8 +193,11 @@ def load_trained(workdir):
     holder['config'] = config = ml_collections.ConfigDict(meta['config'])
     model = holder['model'] = model_lib.from_config(config.world_model)
     optimizer = train_lib.make_optimizer(config.world_model)
-    return jax.eval_shape(lambda: train_lib.create_state(
+    full = jax.eval_shape(lambda: train_lib.create_state(
         model, optimizer, jax.random.PRNGKey(0), meta['ram_size']))
+    if meta.get('export_dtype'):   # An exported checkpoint (experiments.export): parameters only.
+      return train_lib.export_abstract(full, ('params',), meta['export_dtype'])
+    return full
 
   restored = ckpt.restore_good(abstract)
   ckpt.close()
@@ -202,7 +205,8 @@ def load_trained(workdir):
     raise UserError(f'no checkpoint in {ckpt.directory}; expected a workdir written by '
                     'experiments.train_world_model or experiments.dreamer.')
   state, step, meta = restored
-  return holder['config'], holder['model'], state['params'], meta['replay_dir'], step
+  return (holder['config'], holder['model'], train_lib.as_float32(state['params']),
+          meta['replay_dir'], step)
 
 
 def run(workdir, replay_dir=None, png_path=None, num_windows=None, seed=1):

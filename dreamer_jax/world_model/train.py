@@ -186,6 +186,19 @@ class Checkpoints:
     self.manager.close()
 
 
+def export_abstract(abstract, keys, dtype):
+  """The part of an abstract state an exported checkpoint holds (`keys`), floats as `dtype`."""
+  cast = lambda x: jax.ShapeDtypeStruct(
+      x.shape, dtype if jnp.issubdtype(x.dtype, jnp.floating) else x.dtype)
+  return {k: jax.tree_util.tree_map(cast, abstract[k]) for k in keys}
+
+
+def as_float32(tree):
+  """Floating leaves back to float32 (an exported checkpoint may store them in half precision)."""
+  return jax.tree_util.tree_map(
+      lambda x: jnp.asarray(x, jnp.float32) if jnp.issubdtype(x.dtype, jnp.floating) else x, tree)
+
+
 def abstract_like(state):
   return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state)
 
