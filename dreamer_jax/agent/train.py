@@ -18,6 +18,7 @@ import tqdm
 
 from dreamer_jax.agent import learner
 from dreamer_jax.envs.emulator import NUM_ACTIONS
+from dreamer_jax.envs.features import RAM_FEATURES
 from dreamer_jax.envs.replay import GOAL_FIELDS
 from dreamer_jax.envs.replay import Replay
 from dreamer_jax.errors import UserError
@@ -151,7 +152,14 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
 
 def load_agent(workdir):
   """Restores `workdir`'s world model and agent -> (config, wm, wm_params, actor, actor_params)."""
-  config, wm, wm_params, _, _ = wm_evaluate.load_trained(workdir)
+  config, wm, wm_params, _, step = wm_evaluate.load_trained(workdir)
+  ckpt = wm_train.Checkpoints(workdir)
+  ram_size = ckpt.meta(step)['ram_size']
+  ckpt.close()
+  if ram_size != RAM_FEATURES:
+    raise UserError(f'the world model in {workdir} reads {ram_size} RAM features; this version\'s '
+                    f'environment gives {RAM_FEATURES} (envs/features.py); expected a world model '
+                    'trained on a replay recorded with this version.')
   config, _, state = load_agent_state(workdir, wm)
   actor, _ = learner.networks_from_config(config.agent, NUM_ACTIONS)
   return config, wm, wm_params, actor, state['actor']
