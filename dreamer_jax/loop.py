@@ -48,8 +48,7 @@ from dreamer_jax.world_model import evaluate as wm_evaluate
 from dreamer_jax.world_model import model as model_lib
 from dreamer_jax.world_model import train as wm_train
 
-# Config sections whose change makes a workdir's checkpoints unusable.
-MODEL_SECTIONS = ('world_model', 'agent')
+# The config fields whose change makes a workdir's checkpoints unusable.
 _MODEL_KEYS = {'world_model': ('image_size', 'use_ram', 'cnn_depth', 'mlp_units', 'mlp_layers',
                                'deter', 'stoch', 'classes', 'reward_bins', 'image_loss'),
                'agent': ('layers', 'units', 'critic', 'critic_bins', 'goal_dim')}
@@ -366,17 +365,9 @@ def evaluate(run, logs, label, gif_steps=0, progress=False):
   os.makedirs(eval_dir, exist_ok=True)
   frames = []
 
-  def policy_fn(actor_params, keep_frames):
-    policy = Policy(run.model, wm_params, run.actor, actor_params, int(run.ac.goal_dim), names,
-                    seed=config.seed)
-
-    def act(obs, goal_spec, first):
-      if first:
-        policy.reset()
-      if keep_frames and len(frames) < gif_steps:
-        frames.append(np.asarray(obs['frame']))
-      return policy(obs['frame'], obs['ram'], goal_spec)
-    return act
+  policy_fn = lambda params, keep_frames: agent_evaluate.actor_act_fn(
+      run.model, wm_params, run.actor, params, int(run.ac.goal_dim), names, seed=config.seed,
+      frames=(frames, gif_steps) if keep_frames else None)
 
   agent = agent_evaluate.summary(agent_evaluate.play(
       config, policy_fn(run.agent['actor'], True), int(d.eval_episodes), int(d.eval_max_steps),

@@ -72,6 +72,32 @@ def summary(episodes):
               episodes=episodes)
 
 
+def actor_act_fn(wm, wm_params, actor, actor_params, goal_dim, map_names, greedy=False, seed=0,
+                 timing=None, frames=None):
+  """`play`'s act_fn for an actor network: a Policy reset at each episode's first step.
+
+  timing: optional {'calls': -1, 'seconds': 0.0}, accumulating the policy's time per call (the first
+  call compiles and is not counted). frames: optional (list, limit): observed frames are appended
+  while the list is shorter than the limit (for a GIF).
+  """
+  policy = Policy(wm, wm_params, actor, actor_params, goal_dim, map_names, greedy=greedy,
+                  seed=seed)
+
+  def act(obs, goal_spec, first):
+    if first:
+      policy.reset()
+    if frames is not None and len(frames[0]) < frames[1]:
+      frames[0].append(np.asarray(obs['frame']))
+    began = time.perf_counter()
+    action = policy(obs['frame'], obs['ram'], goal_spec)
+    if timing is not None:
+      timing['calls'] += 1
+      if timing['calls'] > 0:
+        timing['seconds'] += time.perf_counter() - began
+    return action
+  return act
+
+
 def heldout_accuracy(workdir, replay_dir, batches=16, seed=0):
   """Action accuracy of the actor (and of the BC clone, if frozen) on a labelled replay's steps
   that training did not see -> {'actor': float, 'bc': float or absent, 'steps': labelled steps}."""
@@ -113,21 +139,9 @@ def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, see
   names = dict(tinymon_world.load_world().map_names)
   timing = dict(calls=-1, seconds=0.0)   # Call -1 (the first) compiles: not a step's cost.
 
-  def actor_fn(params, timed):
-    policy = Policy(wm, wm_params, actor, params, int(config.agent.goal_dim), names,
-                    greedy=greedy, seed=seed)
-
-    def act(obs, goal_spec, first):
-      if first:
-        policy.reset()
-      began = time.perf_counter()
-      action = policy(obs['frame'], obs['ram'], goal_spec)
-      if timed:
-        timing['calls'] += 1
-        if timing['calls'] > 0:
-          timing['seconds'] += time.perf_counter() - began
-      return action
-    return act
+  actor_fn = lambda params, timed: actor_act_fn(wm, wm_params, actor, params,
+                                                int(config.agent.goal_dim), names, greedy, seed,
+                                                timing if timed else None)
 
   began = time.time()
   agent = summary(play(config, actor_fn(actor_params, True), episodes, max_steps, state_path,
