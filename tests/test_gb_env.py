@@ -350,6 +350,44 @@ def test_tinymon_menu_cursor_and_phase_reach_the_ram_vector(tinymon_cache):
   env.close()
 
 
+def test_tinymon_enemy_new_and_balls_reach_the_ram_vector(tinymon_cache):
+  # The expert throws a ball exactly at a wild species it does not own while it has balls: both
+  # must be in System 1's input, read from tinymon's bytes, through real battles.
+  from dreamer_jax.envs.features import RAM_FEATURE_NAMES  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.tinymon.expert import ScriptedExpert  # pylint: disable=g-import-not-at-top
+  env = gb_env.GameBoyEnv()
+  env.reset()
+  expert = ScriptedExpert(tinymon_world.load_world())
+  mem = env.emulator.memory
+  new, balls = RAM_FEATURE_NAMES.index('enemy_new'), RAM_FEATURE_NAMES.index('balls')
+  seen_new, seen_owned = 0, 0
+  for _ in range(600):
+    obs, *_ = env.step(expert.act(mem))
+    ram = obs['ram']
+    assert ram[balls] == min(mem[rm.TINYMON_BALL_COUNT], 10) / 10.0
+    wild = mem[rm.IS_IN_BATTLE] == rm.BATTLE_WILD
+    owned = rm.dex_flag(mem, rm.POKEDEX_OWNED, mem[rm.TINYMON_ENEMY_SPECIES])
+    assert ram[new] == float(wild and not owned)
+    seen_new += wild and not owned
+    seen_owned += wild and owned
+  assert seen_new and seen_owned, (seen_new, seen_owned)
+  env.close()
+
+
+def test_pokered_balls_are_counted_from_the_bag():
+  from dreamer_jax.envs import games  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.envs import state as state_lib  # pylint: disable=g-import-not-at-top
+  mem = np.zeros(0x10000, np.uint8)
+  mem[rm.NUM_BAG_ITEMS] = 3
+  mem[rm.BAG_ITEMS:rm.BAG_ITEMS + 7] = [0x04, 5, 0x14, 9, 0x02, 2, 0xFF]   # Poké x5, Potion, Ultra x2.
+  mem[rm.IS_IN_BATTLE] = rm.BATTLE_WILD
+  snap = state_lib.read_snapshot(mem, games.get_game('pokered'))
+  assert snap.balls == 7
+  assert not snap.enemy_new   # Pokémon Red's enemy species is an internal index: not read.
+  assert state_lib.read_snapshot(mem).balls == 0   # No game spec: the field reads 0.
+
+
 def test_pokered_menu_cursor_is_wcurrentmenuitem(idle):
   env = _env(idle)
   env.reset()

@@ -20,7 +20,8 @@ def test_pretrained_tinymon_loads_and_plays():
   assert config.agent.goal_dim == config.planner.goal_embedding_dim
   assert all(x.dtype == np.float32 for x in jax.tree_util.tree_leaves(actor_params))
   ckpt = wm_train.Checkpoints(PRETRAINED)
-  assert ckpt.meta(ckpt.latest_step())['ram_size'] == RAM_FEATURES   # Today's RAM layout.
+  # Today's RAM layout or a prefix of it (the vector only grows at its end).
+  assert ckpt.meta(ckpt.latest_step())['ram_size'] <= RAM_FEATURES
   ckpt.close()
   size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(PRETRAINED) for f in fs)
   assert size <= 60 * 2**20

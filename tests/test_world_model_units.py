@@ -52,6 +52,19 @@ def test_sequence_and_head_shapes(small):
   assert out['probes']['badge_bits'].shape == (b * h, 8)
 
 
+def test_a_model_trained_on_a_shorter_ram_layout_reads_its_prefix(small):
+  # The RAM vector only grows at its end: a model that knows R features, given today's longer
+  # vector, encodes exactly what it encoded before; without ram_size the longer vector is a misfit.
+  _, model, params = small
+  rng = np.random.default_rng(0)
+  frame = rng.integers(0, 4, (2, 72, 80)).astype(np.uint8)
+  ram = rng.random((2, RAM + 6)).astype(np.float32)
+  encode = lambda m, r: m.apply(params, frame, r, method=model_lib.WorldModel.encode)
+  np.testing.assert_array_equal(encode(model.clone(ram_size=RAM), ram), encode(model, ram[:, :RAM]))
+  with pytest.raises(Exception):
+    encode(model, ram)
+
+
 def test_default_model_feature_width_and_size():
   wm = v3.get_config().world_model
   model = model_lib.from_config(wm)

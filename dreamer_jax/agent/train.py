@@ -156,10 +156,11 @@ def load_agent(workdir):
   ckpt = wm_train.Checkpoints(workdir)
   ram_size = ckpt.meta(step)['ram_size']
   ckpt.close()
-  if ram_size != RAM_FEATURES:
+  if ram_size > RAM_FEATURES:
     raise UserError(f'the world model in {workdir} reads {ram_size} RAM features; this version\'s '
                     f'environment gives {RAM_FEATURES} (envs/features.py); expected a world model '
-                    'trained on a replay recorded with this version.')
+                    f'trained on at most {RAM_FEATURES} (a replay recorded with this version or an '
+                    'earlier one).')
   config, _, state = load_agent_state(workdir, wm)
   actor, _ = learner.networks_from_config(config.agent, NUM_ACTIONS)
   return config, wm, wm_params, actor, state['actor']

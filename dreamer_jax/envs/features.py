@@ -9,8 +9,13 @@ Layout of `ram_features` (float32, values in [0, 1], named by `RAM_FEATURE_NAMES
   28 enemy HP fraction (0 outside battle), 29 enemy level/100 (0 outside battle),
   30 money/999999, 31..34 facing down/up/left/right, 35 Pokédex owned/151, 36 seen/151,
   37 walking (mid-step), 38 buttons ignored (a cutscene), 39..42 menu cursor on item 0..3 (one-hot;
-  an item past 3 reads as 3), 43 a battle message waits for A, 44 the battle menu waits for input.
-  Empty party slots read 0. The menu fields read 0 where the game spec names no such byte.
+  an item past 3 reads as 3), 43 a battle message waits for A, 44 the battle menu waits for input,
+  45 a wild battle against a species not owned yet, 46 balls in the bag (min(n, 10) / 10).
+  Empty party slots read 0. The menu, species and ball fields read 0 where the game spec names no
+  such byte.
+
+The vector only grows at its end: a model trained on an older, shorter layout reads its prefix (the
+world model keeps the length it was trained on, `model.WorldModel.ram_size`).
 """
 
 import numpy as np
@@ -27,7 +32,7 @@ RAM_FEATURE_NAMES = (
     + ('enemy_hp_frac', 'enemy_level', 'money', 'facing_down', 'facing_up', 'facing_left',
        'facing_right', 'dex_owned', 'dex_seen', 'walking', 'joy_ignored')
     + tuple(f'menu_cursor_{i}' for i in range(4))
-    + ('battle_message', 'battle_menu')
+    + ('battle_message', 'battle_menu', 'enemy_new', 'balls')
 )
 RAM_FEATURES = len(RAM_FEATURE_NAMES)
 _FACING_INDEX = {code: RAM_FEATURE_NAMES.index(f'facing_{name}')
@@ -65,6 +70,7 @@ def ram_features(snap):
       float(snap.walking), float(snap.joy_ignore != 0),
       0.0, 0.0, 0.0, 0.0,
       float(snap.menu_phase == 1), float(snap.menu_phase == 2),
+      float(snap.enemy_new), min(snap.balls, 10) / 10.0,
   ]
   facing = _FACING_INDEX.get(snap.facing)
   if facing is not None:

@@ -89,6 +89,9 @@ class GameSpec:
     menu_cursor_address: the byte holding the (battle) menu cursor's item, or None.
     menu_phase: memory -> 1 while a battle message waits for A, 2 while the battle menu waits for
       input, else 0; or None where the game has no such byte.
+    enemy_species: memory -> the battle enemy's dex number (1-based, 0 for none), or None where the
+      game's RAM holds it in another numbering (Pokémon Red's internal index).
+    ball_count: memory -> the balls in the bag, or None.
   """
   name: str
   title: str
@@ -99,6 +102,8 @@ class GameSpec:
   default_rom: str = None
   menu_cursor_address: int = None
   menu_phase: Callable = None
+  enemy_species: Callable = None
+  ball_count: Callable = None
 
 
 def _tinymon_menu_phase(memory):
@@ -110,10 +115,13 @@ GAMES = {
     'tinymon': GameSpec('tinymon', 'tinymon', _tinymon_sha1s, ram_map, _tinymon_map_names,
                         START_GENERATED, default_rom=rom_lib.TINYMON_ROM,
                         menu_cursor_address=ram_map.TINYMON_BATTLE_CURSOR,
-                        menu_phase=_tinymon_menu_phase),
+                        menu_phase=_tinymon_menu_phase,
+                        enemy_species=lambda m: m[ram_map.TINYMON_ENEMY_SPECIES],
+                        ball_count=lambda m: m[ram_map.TINYMON_BALL_COUNT]),
     'pokered': GameSpec('pokered', 'Pokémon Red/Blue (UE)', lambda: dict(_POKERED_SHA1S), ram_map,
                         _pokered_map_names, START_USER,
-                        menu_cursor_address=ram_map.CURRENT_MENU_ITEM),
+                        menu_cursor_address=ram_map.CURRENT_MENU_ITEM,
+                        ball_count=ram_map.bag_ball_count),
 }
 
 

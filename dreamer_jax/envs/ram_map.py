@@ -37,6 +37,13 @@ CURRENT_MENU_ITEM = 0xCC26  # wCurrentMenuItem: the item under any menu's cursor
 # tinymon's own bot bytes (games/tinymon/DESIGN.md), outside Pokémon Red's mirrored fields.
 TINYMON_BATTLE_CURSOR = 0xD901   # wBattleCursor: 0 FIGHT, 1 BALL, 2 RUN.
 TINYMON_BATTLE_PHASE = 0xD902    # wBattlePhase: 1 a message waits for A, 2 the menu waits.
+TINYMON_BALL_COUNT = 0xD905      # Balls in the bag.
+TINYMON_ENEMY_SPECIES = 0xD907   # The enemy's species as its dex number (1-based).
+# Pokémon Red's bag: wNumBagItems, then (item id, quantity) pairs; Master/Ultra/Great/Poké Ball.
+NUM_BAG_ITEMS = 0xD31D
+BAG_ITEMS = 0xD31E
+BAG_CAPACITY = 20
+BALL_ITEMS = (0x01, 0x02, 0x03, 0x04)
 PLAYER_FACING = 0xC109      # 0 down, 4 up, 8 left, 0x0C right.
 H_WY = 0xFFB0               # hWY.
 
@@ -92,6 +99,13 @@ def dex_flag(memory, base, dex_number):
   """Whether dex number `dex_number` (1-based) is set in the bitfield at `base`."""
   n = dex_number - 1
   return bool(int(memory[base + (n >> 3)]) >> (n & 7) & 1)
+
+
+def bag_ball_count(memory):
+  """Pokémon Red: the balls of every kind in the bag (a bad item count reads as the capacity)."""
+  items = min(int(memory[NUM_BAG_ITEMS]), BAG_CAPACITY)
+  return sum(int(memory[BAG_ITEMS + 2 * i + 1]) for i in range(items)
+             if int(memory[BAG_ITEMS + 2 * i]) in BALL_ITEMS)
 
 
 def dex_count(memory, base):

@@ -19,12 +19,13 @@ Mon = collections.namedtuple('Mon', 'species hp max_hp level exp key')
 Snapshot = collections.namedtuple('Snapshot', [
     'map_id', 'x', 'y', 'badge_bits', 'party', 'in_battle', 'font_loaded', 'dex_owned', 'dex_seen',
     'money', 'enemy_hp', 'enemy_max_hp', 'enemy_level', 'facing', 'walking', 'joy_ignore',
-    'menu_cursor', 'menu_phase',
-], defaults=(0, 0))
+    'menu_cursor', 'menu_phase', 'enemy_new', 'balls',
+], defaults=(0, 0, False, 0))
 # menu_cursor: the menu cursor's item (0 where the game spec names no cursor byte); menu_phase:
 # 1 while a battle message waits for A, 2 while the battle menu waits for input, else 0 (games
 # whose spec names no phase byte read 0). System 1 reads both: a clone that cannot see the
-# cursor never leaves FIGHT.
+# cursor never leaves FIGHT. enemy_new: a wild battle against a species not owned yet; balls: the
+# balls in the bag. The expert catches exactly when both hold, so a clone must see them too.
 
 MAX_PARTY = 6
 _OT_ID = 0x0C
@@ -74,11 +75,16 @@ def party_count(memory):
 def read_snapshot(memory, game=None):
   """Reads every field one agent step needs; slots at or past the party count are left out.
 
-  `game` (a `games.GameSpec`) names the game's menu bytes; without one they read 0.
+  `game` (a `games.GameSpec`) names the game's menu, enemy-species and ball bytes; without one they
+  read 0. `enemy_new`: a wild battle against a species the Pokédex does not own yet.
   """
   m = _plain(memory)
   cursor = getattr(game, 'menu_cursor_address', None)
   phase = getattr(game, 'menu_phase', None)
+  species_of = getattr(game, 'enemy_species', None)
+  balls_of = getattr(game, 'ball_count', None)
+  species = species_of(m) if species_of is not None and m[rm.IS_IN_BATTLE] == rm.BATTLE_WILD else 0
+  enemy_new = 1 <= species <= 8 * rm.POKEDEX_BYTES and not rm.dex_flag(m, rm.POKEDEX_OWNED, species)
   return Snapshot(
       map_id=m[rm.CUR_MAP],
       x=m[rm.X_COORD],
@@ -98,6 +104,8 @@ def read_snapshot(memory, game=None):
       joy_ignore=m[rm.JOY_IGNORE],
       menu_cursor=0 if cursor is None else m[cursor],
       menu_phase=0 if phase is None else phase(m),
+      enemy_new=enemy_new,
+      balls=0 if balls_of is None else balls_of(m),
   )
 
 

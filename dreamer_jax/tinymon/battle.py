@@ -16,9 +16,9 @@ ROLL_MIN, ROLL_MAX = 217, 255
 FIGHT, BALL, RUN = range(3)   # Battle-menu items, top to bottom.
 
 # tinymon's bot RAM (DESIGN.md, "Extra RAM for bots").
-BALL_COUNT = 0xD905
+BALL_COUNT = ram_map.TINYMON_BALL_COUNT
 BATTLE_MON_INDEX = 0xD906
-ENEMY_SPECIES = 0xD907
+ENEMY_SPECIES = ram_map.TINYMON_ENEMY_SPECIES
 # Party struct offsets of the live stats (Pokémon Red's layout).
 MON_ATTACK, MON_DEFENSE, MON_SPEED = 0x24, 0x26, 0x28
 

@@ -191,7 +191,8 @@ def load_trained(workdir):
 
   def abstract(meta):
     holder['config'] = config = ml_collections.ConfigDict(meta['config'])
-    model = holder['model'] = model_lib.from_config(config.world_model)
+    model = holder['model'] = model_lib.from_config(config.world_model).clone(
+        ram_size=int(meta['ram_size']))
     optimizer = train_lib.make_optimizer(config.world_model)
     full = jax.eval_shape(lambda: train_lib.create_state(
         model, optimizer, jax.random.PRNGKey(0), meta['ram_size']))

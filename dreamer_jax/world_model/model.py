@@ -40,6 +40,9 @@ class WorldModel(nn.Module):
   latent_grad: str = 'straight_through'
   reward_bins: int = 255
   num_actions: int = NUM_ACTIONS
+  # The RAM features the model was trained on (0 = all it is given): a model trained before the
+  # vector grew reads the prefix it knows (`features` only ever appends).
+  ram_size: int = 0
 
   def setup(self):
     self.encoder = Encoder(self.cnn_depth, self.mlp_layers, self.mlp_units)
@@ -56,6 +59,8 @@ class WorldModel(nn.Module):
     onehot = jax.nn.one_hot(frame, SHADES, dtype=jnp.float32)
     if not self.use_ram:
       return self.encoder(onehot, None)
+    if self.ram_size:
+      ram = ram[:, :self.ram_size]
     codes = jnp.round(ram[:, BYTE_FEATURES] * 255.0).astype(jnp.int32)
     ram = jnp.concatenate([ram, jax.nn.one_hot(codes, 256).reshape(ram.shape[0], -1)], -1)
     return self.encoder(onehot, ram)
