@@ -27,7 +27,8 @@ class FakeEnv:
 
   def _obs(self):
     frame = ((np.arange(144 * 160).reshape(144, 160) // 7 + self.h) % 4).astype(np.uint8)
-    ram = np.array([self.t / 255, self.h / 2**20, 0, 0, 0], np.float32)
+    # The hash as three bytes /255: the replay stores RAM at float16, which holds each exactly.
+    ram = np.array([self.t, self.h >> 16, (self.h >> 8) & 255, self.h & 255, 0], np.float32) / 255
     return {'frame': frame, 'ram': ram}
 
   def _info(self, terms):
@@ -58,10 +59,15 @@ def next_hash(h, action):
   return (h * 31 + int(action) + 1) % 2**20
 
 
+def stored_hash(ram):
+  b = np.rint(np.asarray(ram)[..., 1:4] * 255).astype(int)
+  return (b[..., 0] << 16) | (b[..., 1] << 8) | b[..., 2]
+
+
 def check_transitions(episode):
   """Every step follows from the previous step and its action."""
   t = np.rint(episode['ram'][:, 0] * 255).astype(int)
-  h = np.rint(episode['ram'][:, 1] * 2**20).astype(int)
+  h = stored_hash(episode['ram'])
   for k in range(1, len(t)):
     assert t[k] == t[k - 1] + 1 and h[k] == next_hash(h[k - 1], episode['action'][k - 1])
     expected = ((np.arange(144 * 160).reshape(144, 160) // 7 + h[k]) % 4)
@@ -85,7 +91,7 @@ def test_lockstep_collection_writes_consistent_streams(tmp_path):
     assert episode['is_last'][-1] and not episode['is_terminal'].any()
     check_transitions(episode)
   # Worker i's first reset got seed i (h = 1 + seed); later resets take no seed.
-  assert sorted(int(np.rint(e['ram'][0, 1] * 2**20)) for e in episodes) == [1, 1, 1, 2]
+  assert sorted(int(stored_hash(e['ram'][0])) for e in episodes) == [1, 1, 1, 2]
 
 
 def piece_summary(piece):
@@ -146,7 +152,7 @@ def test_frames_match_a_direct_env(tmp_path):
       rams.append(obs['ram'])
     np.testing.assert_array_equal(stored['action'], actions[:, worker])
     np.testing.assert_array_equal(stored['frame'], frames)
-    np.testing.assert_array_equal(stored['ram'], rams)
+    np.testing.assert_array_equal(stored['ram'], replay_lib.stored_ram(rams))
     *_, info = env.step(actions[-1, worker])
     assert infos[worker]['state'] == info['state']
   # Different actions, so the streams really differ by the end (they start from one state).

@@ -12,7 +12,7 @@ whole and no torn one. Reopening a directory reloads every chunk in index order:
 the same order.
 
 Memory: frames are 96% of a step (5,760 of ~6,000 bytes: ~6 GB at a million steps), so only the
-rest of each step (the step table: ~230 bytes at 45 RAM features) is held in memory, and each read
+rest of each step (the step table: ~140 bytes at 47 RAM features) is held in memory, and each read
 copies the frame rows it needs straight from the chunk file into its batch. The frame member of an
 uncompressed .npz is a plain .npy inside the zip, so its rows sit at a fixed byte offset; the
 operating system's page cache keeps hot chunks in memory without counting against the process.
@@ -31,9 +31,17 @@ from dreamer_jax.errors import UserError
 
 FRAME_SHAPE = (144, 160)
 PACKED_BYTES = FRAME_SHAPE[0] * FRAME_SHAPE[1] // 4   # 5,760 bytes: 4 pixels per byte.
-# RAM vectors are stored exactly as given: at 45 features float32 still fits the 6,000-byte budget
-# (5,760 frame + 180 RAM + ~45 other bytes per step), so nothing is rounded.
-RAM_DTYPE = np.float32
+# RAM vectors (features in [0, 1]) are stored as float16: at most 2.4e-4 from the float32 value, and
+# every integer field the features encode (map, x, y /255, levels /100, Pokédex /151, ...) decodes
+# back exactly. At 47 features float32 took 188 bytes and pushed a step past the 6,000-byte budget
+# (5,760 frame + RAM + ~60 other bytes); float16 leaves room for ~45 more features. Chunks written
+# with float32 RAM still read. `stored_ram` gives the value a replay returns for a RAM vector.
+RAM_DTYPE = np.float16
+
+
+def stored_ram(ram):
+  """The float32 RAM vector a replay returns for `ram` (rounded through its float16 storage)."""
+  return np.asarray(ram, np.float32).astype(RAM_DTYPE).astype(np.float32)
 FLAGS = ('is_first', 'is_terminal', 'is_last')
 # Labels for behaviour cloning (absent = −1): the action the expert chose from the step (which
 # differs from `action` where noise was executed instead), and the goal pursued at the step as
