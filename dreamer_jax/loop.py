@@ -97,6 +97,17 @@ def check_config(config, workdir):
                     'expected the same config, or a new --workdir.')
 
 
+def check_demos(config):
+  """The recorded demonstrations come from tinymon's scripted controller: another game needs the
+  user's own (config.dreamer.demos)."""
+  if config.env.game != 'tinymon' and not config.dreamer.demos:
+    raise UserError(
+        f'config.env.game={config.env.game!r} needs your own demonstrations in '
+        '--config.dreamer.demos=DIR (the recorded ones come from tinymon\'s scripted player); '
+        'expected a replay recorded with python -m experiments.collect_demos --policy human '
+        f'--config.env.game={config.env.game} --out DIR.')
+
+
 class _Logs:
   """metrics.jsonl + TensorBoard (tensorboardX) side by side."""
 
@@ -269,10 +280,11 @@ def _demo_recordings(d):
 
 
 def _planners(config, n):
+  """({map id: name}, n planners) for config.env.game (tinymon's world data, or Red's map table)."""
   from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
-  from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
-  world = tinymon_world.load_world()
-  return world, [async_planner.build_planner(config.planner, world) for _ in range(n)]
+  world, names = async_planner.game_world(config.env.game)
+  return names, [async_planner.build_planner(config.planner, world, map_names=names)
+                 for _ in range(n)]
 
 
 class _Players:
@@ -283,10 +295,10 @@ class _Players:
     from dreamer_jax.envs.collector import Collector  # pylint: disable=g-import-not-at-top
     config = run.config
     self.n = int(config.collector.num_workers)
-    self.world, self.planners = _planners(config, self.n)
-    self.map_ids = {m.name: m.id for m in self.world.maps}
+    self.map_names, self.planners = _planners(config, self.n)
+    self.map_ids = {name: i for i, name in self.map_names.items()}
     self.policy = Policy(run.model, run.wm_params(), run.actor, run.agent['actor'],
-                         int(run.ac.goal_dim), dict(self.world.map_names), batch_size=self.n,
+                         int(run.ac.goal_dim), self.map_names, batch_size=self.n,
                          seed=config.seed + run.progress['cycle'])
     # Streams 1.. (stream 0 is the demonstrations'); a new sitting's streams start new episodes.
     self.collector = Collector.from_config(config, run.replay, stream_offset=1)
@@ -358,8 +370,8 @@ def _plot(path, history):
 def evaluate(run, logs, label, gif_steps=0, progress=False):
   """System 1 with the config's planner in the real game: agent and BC clone; a GIF; a strip."""
   config, d = run.config, run.config.dreamer
-  from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
-  names = dict(tinymon_world.load_world().map_names)
+  from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
+  _, names = async_planner.game_world(config.env.game)
   wm_params = run.wm_params()
   eval_dir = os.path.join(run.workdir, 'eval')
   os.makedirs(eval_dir, exist_ok=True)
@@ -415,6 +427,7 @@ def train_and_evaluate(config, workdir, progress=True, clock=time.monotonic):
     {'stopped': reason, ...progress}.
   """
   d = config.dreamer
+  check_demos(config)
   os.makedirs(workdir, exist_ok=True)
   check_config(config, workdir)
   began = clock()

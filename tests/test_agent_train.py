@@ -71,3 +71,35 @@ def test_user_mistakes_end_in_one_sentence(workdir, tmp_path):
     agent_train.train(config, str(workdir / 'wm'), str(workdir / 'bc'), phase='rl', progress=False)
   with pytest.raises(UserError, match='no agent checkpoint'):
     agent_train.load_agent(str(workdir / 'wm_only'))
+
+
+def test_the_agent_evaluation_plays_a_game_without_world_data(tmp_path, monkeypatch):
+  # An idling ROM read as Pokémon Red: no world data, so System 2 checks goals against Red's map
+  # names and explores, and an episode ends at Red's 8 badges, not tinymon's 3.
+  from dreamer_jax.agent import evaluate as agent_evaluate  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.envs import gb_env  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.envs import ram_map  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.envs import start_states  # pylint: disable=g-import-not-at-top
+  from tests import gb_testing  # pylint: disable=g-import-not-at-top
+  rom = gb_testing.make_rom(tmp_path / 'idle.gb')
+  state = str(tmp_path / 'idle.state')
+  start_states.play_and_save(rom, state, window='null', max_frames=60, allow_unknown_rom='pokered')
+  config = _config()
+  config.env.game, config.env.rom_path, config.env.state_path = 'pokered', rom, state
+  config.env.allow_unknown_rom, config.planner.backend = 'pokered', 'offline'
+  made, make = [], gb_env.GameBoyEnv.from_config
+  monkeypatch.setattr(gb_env.GameBoyEnv, 'from_config',
+                      lambda *a, **k: made.append(make(*a, **k)) or made[-1])
+  goals = []
+
+  def act(obs, goal_spec, first):
+    del obs, first
+    goals.append(goal_spec)
+    badges = {2: 0b111, 4: 0xFF}.get(len(goals))   # 3 badges after step 2, all 8 after step 4.
+    if badges is not None:
+      made[-1].emulator.memory[ram_map.OBTAINED_BADGES] = badges
+    return 0
+
+  episodes = agent_evaluate.play(config, act, episodes=1, max_steps=10, progress=False)
+  assert [e['steps'] for e in episodes] == [4] and episodes[0]['badges'] == 8
+  assert goals[0] == {'kind': 'explore', 'map': None, 'x': None, 'y': None}

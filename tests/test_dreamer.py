@@ -149,6 +149,17 @@ def test_a_changed_model_or_a_damaged_progress_file_is_one_sentence(smoke, tmp_p
     loop._Run(v3.get_config('smoke'), str(bad))
 
 
+def test_red_without_demonstrations_is_one_sentence(tmp_path):
+  config = v3.get_config('smoke')
+  config.env.game, config.env.rom_path = 'pokered', str(tmp_path / 'red.gb')
+  with pytest.raises(UserError) as e:
+    loop.train_and_evaluate(config, str(tmp_path / 'run'), progress=False)
+  message = str(e.value)
+  assert message.count('. ') == 0 and message.endswith('.'), message   # One sentence.
+  assert "config.env.game='pokered'" in message and '--config.dreamer.demos=DIR' in message
+  assert '--policy human' in message and not os.path.exists(tmp_path / 'run')
+
+
 def test_evaluate_prints_the_target_metrics_of_the_workdir(smoke):
   # In process (experiments.evaluate calls exactly this for a workdir with progress.json).
   out = loop.evaluate_workdir(smoke['workdir'], episodes=1, max_steps=20, progress=False)

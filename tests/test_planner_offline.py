@@ -1,6 +1,7 @@
 """The offline planner on tinymon's world data, the planner factory, experiments.plan, and the
 offline planner driving the scripted expert's GoalController to all 3 badges."""
 
+import json
 import os
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import sys
 import pytest
 
 from configs import v3
+from dreamer_jax.envs import games
 from dreamer_jax.envs import rom as rom_lib
 from dreamer_jax.tinymon import world as tinymon_world
 from dreamer_jax.errors import UserError
@@ -88,6 +90,42 @@ def test_factory_picks_offline_without_keys_and_rejects_bad_settings(monkeypatch
   config.goal_embedding_dim = 8
   with pytest.raises(UserError, match='goal_embedding_dim=8'):
     async_planner.build_planner(config, WORLD)
+
+
+def _red_state(map_id=0x01, in_battle=0):
+  names = games.GAMES['pokered'].map_names()
+  return dict(map_id=map_id, map_name=names[map_id], x=5, y=5, badges=0, badge_bits=0,
+              party_count=1, party_hp=[20], party_max_hp=[20], party_levels=[5],
+              in_battle=in_battle, dialog_open=False, pokedex_owned=1, pokedex_seen=1, money=3000,
+              steps_without_progress=0)
+
+
+def test_a_red_planner_checks_goals_against_red_map_names(tmp_path):
+  world, names = async_planner.game_world('pokered')
+  assert world is None and names == games.GAMES['pokered'].map_names()
+  tm_world, tm_names = async_planner.game_world('tinymon')
+  assert tm_world is not None and tm_names == WORLD.map_names
+  config = v3.get_config().planner
+  config.backend = 'offline'
+  planner = async_planner.build_planner(config, world, map_names=names)
+  assert planner.index.map_names == names and planner.rules.name == 'offline'
+  goal = lambda name: {'goal': 'Go.', 'goal_spec': {'kind': 'navigate', 'map': name, 'x': 3, 'y': 4},
+                       'rationale': ''}
+  assert goals.parse_reply(goal('pewter city'), planner.index)[1]['map'] == 'Pewter City'
+  with pytest.raises(goals.InvalidReply, match="unknown map 'LEAF TOWN'"):
+    goals.parse_reply(goal('LEAF TOWN'), planner.index)   # tinymon's map is not Red's.
+  # The game-agnostic rules: explore, a battle while one is on.
+  assert planner.poll(_red_state()).goal_spec == {'kind': 'explore', 'map': None, 'x': None,
+                                                  'y': None}
+  fight = async_planner.build_planner(config, world, map_names=names).poll(_red_state(in_battle=1))
+  assert fight.goal_spec['kind'] == 'battle'
+  # A scripted Red goal is validated against the same table: Red's map passes, tinymon's does not.
+  script = tmp_path / 'goals.json'
+  script.write_text(json.dumps([goal('Viridian City'), goal('LEAF TOWN')]))
+  config.scripted_goals = str(script)
+  scripted = async_planner.build_planner(config, world, 'scripted', map_names=names)
+  assert scripted.plan_now(_red_state()).goal_spec['map'] == 'Viridian City'
+  assert scripted.plan_now(_red_state()).goal_spec['map'] == 'Viridian City'   # LEAF TOWN refused.
 
 
 def test_plan_screen_prints_a_valid_goal_for_the_start_screen():

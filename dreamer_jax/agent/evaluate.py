@@ -15,9 +15,10 @@ from dreamer_jax.envs import gb_env
 from dreamer_jax.errors import UserError
 
 FLOOR = 'random'
+RED_BADGES = 8            # Pokémon Red's badges: a game without world data ends an episode at 8.
 
 
-def _episode(env, planner, act, max_steps, bar):
+def _episode(env, planner, act, max_steps, bar, all_badges):
   obs, info = env.reset()
   state, frame = info['state'], obs['frame']
   steps, ret, badge_steps, maps = 0, 0.0, [], {state['map_id']}
@@ -32,7 +33,7 @@ def _episode(env, planner, act, max_steps, bar):
       badge_steps += [steps] * (state['badges'] - badges)
       badges = state['badges']
     bar.update()
-    if truncated or badges >= 3:
+    if truncated or badges >= all_badges:
       break
   return dict(badges=badges, species_owned=state['pokedex_owned'], maps_visited=len(maps),
               steps=steps, episode_return=round(ret, 3), steps_to_badges=badge_steps)
@@ -40,22 +41,25 @@ def _episode(env, planner, act, max_steps, bar):
 
 def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', progress=True):
   """Plays `episodes` episodes of the config's game with `act_fn(obs, goal_spec, first) -> action`
-  and the config's planner; each from the start state (or `state_path`). Returns the episode dicts."""
+  and the config's planner; each from the start state (or `state_path`). Returns the episode dicts.
+
+  An episode ends at `max_steps` or with every badge: tinymon's gyms (world data), or Pokémon Red's
+  8 (no world data: System 2 checks goals against the game's map names and explores by default).
+  """
   from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
-  from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
   env = gb_env.GameBoyEnv.from_config(config.env, config.reward, max_episode_steps=max_steps,
                                       state_path=state_path or config.env.state_path or None)
-  if env.game.name != 'tinymon':
-    env.close()
-    raise UserError(f'the planner plays tinymon only; the ROM is {env.game.name}.')
-  world, out = tinymon_world.load_world(), []
+  world, names = async_planner.game_world(env.game.name)
+  all_badges = len(world.gyms) if world is not None else RED_BADGES
+  out = []
   bar = tqdm.tqdm(total=episodes * max_steps, desc=desc, unit='step', disable=not progress,
                   mininterval=1.0)
   try:
     for _ in range(episodes):
-      planner = async_planner.build_planner(config.planner, world, asynchronous=False)
+      planner = async_planner.build_planner(config.planner, world, asynchronous=False,
+                                            map_names=names)
       try:
-        out.append(_episode(env, planner, act_fn, max_steps, bar))
+        out.append(_episode(env, planner, act_fn, max_steps, bar, all_badges))
       finally:
         planner.close()
   finally:
@@ -135,8 +139,8 @@ def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, see
     the frozen behaviour-cloning actor's summary where imagination training has begun (`clone`).
   """
   config, wm, wm_params, actor, actor_params = agent_train.load_agent(workdir)
-  from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
-  names = dict(tinymon_world.load_world().map_names)
+  from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
+  _, names = async_planner.game_world(config.env.game)
   timing = dict(calls=-1, seconds=0.0)   # Call -1 (the first) compiles: not a step's cost.
 
   actor_fn = lambda params, timed: actor_act_fn(wm, wm_params, actor, params,

@@ -275,13 +275,30 @@ class Planner:
     self._goal_step = self.triggers.step
 
 
-def build_planner(config, world, backend=None, asynchronous=True):
-  """The planner described by config.planner for `world` (a tinymon.world.World).
+def game_world(game):
+  """(world data, {map id: name}) for the game named `game` ('tinymon' or 'pokered').
+
+  tinymon has world data (maps, gyms, trainers: tinymon.world.World); Pokémon Red has only its game
+  spec's map table, so its world is None. An unknown name raises UserError (games.get_game).
+  """
+  if game == 'tinymon':
+    from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
+    world = tinymon_world.load_world()
+    return world, dict(world.map_names)
+  from dreamer_jax.envs import games  # pylint: disable=g-import-not-at-top
+  return None, dict(games.get_game(game).map_names())
+
+
+def build_planner(config, world, backend=None, asynchronous=True, map_names=None):
+  """The planner described by config.planner for `world` (a tinymon.world.World) or a map table.
 
   Args:
     config: the config's planner section.
-    world: the game's world data (map names and sizes for validation, knowledge for the prompt).
+    world: the game's world data (map names and sizes for validation, knowledge for the prompt), or
+      None for a game without world data (Pokémon Red): goals are then checked against `map_names`
+      and the rule-based answers come from offline.ExplorePlanner.
     backend: overrides config.backend ('auto', 'gemini', 'openai', 'offline', 'scripted').
+    map_names: {map id: name}; required when `world` is None (see `game_world`), ignored otherwise.
   Raises:
     UserError: an unknown backend, a missing key or package for an LLM backend, a bad scripted file,
       a goal embedding width below goals.MIN_EMBEDDING_DIM.
@@ -289,9 +306,16 @@ def build_planner(config, world, backend=None, asynchronous=True):
   if config.goal_embedding_dim < goals.MIN_EMBEDDING_DIM:
     raise UserError(f'config.planner.goal_embedding_dim={config.goal_embedding_dim} is too small; '
                     f'expected at least {goals.MIN_EMBEDDING_DIM}.')
+  if world is None and not map_names:
+    raise ValueError('build_planner needs world data or map_names (see game_world).')
   name = backends.resolve_backend(backend or config.backend)
-  rules = offline.OfflinePlanner(world, config.heal_below, config.min_party, config.level_margin,
-                                 config.replan_stuck_steps)
+  if world is not None:
+    index = goals.WorldIndex.from_world(world)
+    rules = offline.OfflinePlanner(world, config.heal_below, config.min_party, config.level_margin,
+                                   config.replan_stuck_steps)
+  else:
+    index = goals.WorldIndex(map_names=dict(map_names), map_sizes={})
+    rules = offline.ExplorePlanner()
   llm, prices = None, (0.0, 0.0)
   if name == 'scripted':
     if not config.scripted_goals:
@@ -301,10 +325,14 @@ def build_planner(config, world, backend=None, asynchronous=True):
   elif name in ('gemini', 'openai'):
     llm = backends.make_llm_backend(name, config)
     prices = tuple(config.gemini_usd_per_mtok if name == 'gemini' else config.openai_usd_per_mtok)
+  knowledge = ''
+  if llm is not None:
+    knowledge = (prompt_lib.world_knowledge(world) if world is not None else
+                 prompt_lib.map_knowledge(index.map_names))
   return Planner(
-      goals.WorldIndex.from_world(world), rules, llm,
+      index, rules, llm,
       trigger_cfg=triggers_lib.TriggerConfig.from_config(config),
-      knowledge=prompt_lib.world_knowledge(world) if llm is not None else '',
+      knowledge=knowledge,
       dim=config.goal_embedding_dim, max_retries=config.max_retries,
       backoff_s=config.retry_backoff_s, breaker_failures=config.breaker_failures,
       breaker_cooldown_s=config.breaker_cooldown_s, usd_per_mtok=prices,

@@ -1,6 +1,9 @@
-"""The offline planner: rules over the state dict and tinymon's world data, no network and no key.
+"""The offline planners: rules over the state dict, no network and no key.
 
-In order: finish the current battle; heal at the nearest reachable nurse when the lead mon is hurt;
+`OfflinePlanner` plans over tinymon's world data; `ExplorePlanner` is the game-agnostic fallback
+for a game without world data (Pokémon Red): win the battle in progress, else explore.
+
+`OfflinePlanner`, in order: finish the current battle; heal at the nearest reachable nurse when the lead mon is hurt;
 explore when stuck or when every badge is held; catch a new species while the party is small;
 challenge the next badge's gym leader once the lead mon out-levels the leader's strongest mon by
 `level_margin`, else train against wild mons in the reachable tall grass that suits the lead.
@@ -14,6 +17,33 @@ from dreamer_jax.tinymon import nav as expert_nav
 def _reply(goal, kind, map_name=None, x=None, y=None, rationale=''):
   return {'goal': goal, 'goal_spec': {'kind': kind, 'map': map_name, 'x': x, 'y': y},
           'rationale': rationale}
+
+
+def _battle_reply(state, current_spec):
+  """While a battle is on: the catch or battle goal in progress stands, else 'battle'; else None."""
+  if state.get('in_battle') not in (1, 2):
+    return None
+  if current_spec is not None and current_spec['kind'] in ('catch', 'battle'):
+    return _reply('Finish the battle in progress.', current_spec['kind'], current_spec['map'],
+                  current_spec['x'], current_spec['y'], 'a battle is on; the goal stands')
+  return _reply('Win the current battle.', 'battle', rationale='a battle is on')
+
+
+class ExplorePlanner:
+  """Rule-based planner for a game without world data; `propose(state, current_spec)` -> reply.
+
+  While a battle is on it keeps a catch or battle goal (or sets 'battle'); otherwise 'explore' (a
+  goal reached by entering another map). It reads only the state dict's `in_battle`.
+  """
+  name = 'offline'
+
+  def propose(self, state, current_spec=None):
+    """'battle' while in battle (a catch or battle goal in progress stands), else 'explore'."""
+    battle = _battle_reply(state, current_spec)
+    if battle is not None:
+      return battle
+    return _reply('Explore somewhere new.', 'explore',
+                  rationale='no world data for this game: explore new maps')
 
 
 class OfflinePlanner:
@@ -46,11 +76,9 @@ class OfflinePlanner:
 
   def propose(self, state, current_spec=None):
     """The next goal for `state`; keeps a catch or battle goal while its battle is on."""
-    if state.get('in_battle') in (1, 2):
-      if current_spec is not None and current_spec['kind'] in ('catch', 'battle'):
-        return _reply('Finish the battle in progress.', current_spec['kind'], current_spec['map'],
-                      current_spec['x'], current_spec['y'], 'a battle is on; the goal stands')
-      return _reply('Win the current battle.', 'battle', rationale='a battle is on')
+    battle = _battle_reply(state, current_spec)
+    if battle is not None:
+      return battle
     hp, max_hp = state.get('party_hp') or [], state.get('party_max_hp') or []
     levels = state.get('party_levels') or []
     here = (state['map_id'], state['x'], state['y'])

@@ -64,6 +64,15 @@ def world_knowledge(world):
   return '\n'.join(lines)
 
 
+def map_knowledge(map_names, title='Pokémon Red/Blue (UE)'):
+  """Game knowledge for a game without world data: its name and its map table only."""
+  lines = [f'The game is {title} itself, not tinymon; there is no world data beyond this map '
+           'table, so give map names from it and leave x and y null unless the screen shows the '
+           'cell.', 'Maps (id, name):']
+  lines += [f'- {map_id} {name}' for map_id, name in sorted(map_names.items())]
+  return '\n'.join(lines)
+
+
 _INSTRUCTIONS = f"""You are the strategic planner of an agent playing tinymon, a Game Boy RPG in
 the style of Pokemon Red. A low-level controller walks, talks and battles; you choose its next
 macro goal. The aim: earn every gym badge, catching new species and keeping the party healthy.

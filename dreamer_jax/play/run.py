@@ -79,10 +79,9 @@ def run(workdir=None, *, dream=False, record=None, steps=None, headless=False, s
     env = gb_env.GameBoyEnv.from_config(env_config, config.reward)
     brain = brain_lib.Brain(wm, wm_params, actor, actor_params, int(config.agent.goal_dim),
                             env.map_names, latent, greedy, seed)
-    if env.game.name == 'tinymon':
-      from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
-      from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
-      planner = async_planner.build_planner(config.planner, tinymon_world.load_world(), backend)
+    from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
+    world, names = async_planner.game_world(env.game.name)
+    planner = async_planner.build_planner(config.planner, world, backend, map_names=names)
     session = session_lib.Session(env, brain, planner, dream=dream, forecast_steps=forecast,
                                   speed=speed, context=context,
                                   person='random' if headless else 'keyboard', seed=seed,

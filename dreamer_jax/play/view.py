@@ -90,8 +90,7 @@ def text_lines(session):
   lines = []
   planner, plan = session.planner, session.plan
   if planner is None:
-    lines.append((TEXT, 'System 2: none for this game (the planner knows tinymon only); '
-                  'System 1 pursues an explore goal'))
+    lines.append((TEXT, 'System 2: none; System 1 pursues an explore goal'))
   elif plan is None:
     lines.append((TEXT, 'System 2: no goal yet'))
   else:
