@@ -9,7 +9,8 @@ This is the one impure loop: replay, collectors, planners, checkpoints, logs and
 workdir is the other commands' layout, so experiments.evaluate / train_agent / play accept it:
 
   config.json        the config of the first sitting (a later one must match its models)
-  progress.json      phases done, cycle, env steps, both samplers' states, evaluation history
+  progress.json      phases done, cycle, env steps, both samplers' states, evaluation history,
+                     System 2's state per emulator (call stats, goal count, recent goals)
   replay/            demonstrations and the agent's own steps (one replay)
   checkpoints/       the world model (orbax)      agent/checkpoints/  System 1 (orbax)
   metrics.jsonl      one JSON line per log        tb/  TensorBoard events (scalars, strips, goals)
@@ -257,6 +258,8 @@ class _Run:
     if agent_step and agent_step not in self.ag_ckpt.manager.all_steps():
       self.ag_ckpt.save(agent_step, self.agent, dict(
           config=self.config.to_dict(), world_model_workdir=os.path.abspath(self.workdir)))
+    if self.players is not None:   # System 2's stats and recent goals, one entry per emulator.
+      self.progress['planners'] = [p.state_dict() for p in self.players.planners]
     self.progress.update(wm_sampler=self.wm_rng.bit_generator.state,
                          agent_sampler=self.ag_rng.bit_generator.state,
                          wm_step=self.wm_updates, agent_step=agent_step,
@@ -296,6 +299,14 @@ class _Players:
     config = run.config
     self.n = int(config.collector.num_workers)
     self.map_names, self.planners = _planners(config, self.n)
+    saved = run.progress.get('planners')
+    if saved is not None:   # A resumed run: System 2's state from the last checkpoint.
+      if not isinstance(saved, list):
+        raise UserError(f'progress file {run.progress_path} has planners of type '
+                        f'{type(saved).__name__}; expected the list experiments.dreamer wrote '
+                        '(delete the workdir to start afresh).')
+      for planner, state in zip(self.planners, saved):   # More emulators than before: new ones.
+        planner.load_state_dict(state)
     self.map_ids = {name: i for i, name in self.map_names.items()}
     self.policy = Policy(run.model, run.wm_params(), run.actor, run.agent['actor'],
                          int(run.ac.goal_dim), self.map_names, batch_size=self.n,
@@ -331,7 +342,13 @@ def collect(run, steps, logs):
   players = run.players
   players.policy.wm_params, players.policy.actor_params = run.wm_params(), run.agent['actor']
   figures = players.collector.collect(players.act, steps)
-  plan = players.planners[0].current
+  planners = players.planners
+  logs.scalars('system2', run.progress['env_steps'], dict(
+      calls=sum(p.stats['calls'] for p in planners),
+      failed=sum(p.stats['failed'] for p in planners),
+      cost_usd=sum(p.stats['cost_usd'] for p in planners),
+      goals=sum(p.goal_count for p in planners)))
+  plan = planners[0].current
   if plan is not None:
     logs.text('system2/goal', f'{plan.goal} ({plan.source}): {plan.rationale}',
               run.progress['env_steps'])

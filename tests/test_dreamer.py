@@ -71,6 +71,9 @@ def test_a_killed_run_resumes_and_loses_no_chunk(smoke):
   done = _progress(smoke['workdir'])
   assert done['demos_done'] == killed['progress']['demos_done']   # Not recorded twice.
   assert done['cycle'] == 2 and done['env_steps'] == 64 and done['wm_step'] > 12
+  # System 2's state, one per emulator, saved with the checkpoint the resumed sitting wrote.
+  assert len(done['planners']) == 2 and all(p['goal_count'] >= 1 for p in done['planners'])
+  assert 'planners' not in killed['progress']   # Killed before any collection.
 
 
 def test_the_resumed_run_continues_the_sampler(smoke):
@@ -80,6 +83,12 @@ def test_the_resumed_run_continues_the_sampler(smoke):
   saved = _progress(smoke['workdir'])['wm_sampler']
   assert run.wm_rng.bit_generator.state == saved
   assert saved != np.random.default_rng(config.seed).bit_generator.state
+  # The players of a resumed run start from System 2's saved state.
+  run.open_replay()
+  run.build()
+  run.players = loop._Players(run)
+  planners = _progress(smoke['workdir'])['planners']
+  assert [p.state_dict() for p in run.players.planners] == planners
   run.close()
 
 
@@ -94,7 +103,10 @@ def test_the_run_leaves_logs_pictures_and_the_target_metrics(smoke):
   assert os.path.getsize(os.path.join(workdir, 'eval', 'progress.png')) > 1000
   assert glob.glob(os.path.join(workdir, 'tb', 'events.out.tfevents.*'))
   phases = {json.loads(line)['phase'] for line in open(os.path.join(workdir, 'metrics.jsonl'))}
-  assert {'world_model', 'bc_steps', 'critic_steps', 'imagine', 'loop', 'eval'} <= phases
+  assert {'world_model', 'bc_steps', 'critic_steps', 'imagine', 'loop', 'eval', 'system2'} <= phases
+  system2 = [json.loads(line) for line in open(os.path.join(workdir, 'metrics.jsonl'))
+             if json.loads(line)['phase'] == 'system2']
+  assert {'calls', 'failed', 'cost_usd', 'goals'} <= set(system2[-1]) and system2[-1]['goals'] >= 2
   # Every step carries its goal (the planner's demonstrations and the agent's own steps) except
   # the random play's 64 + 1 steps and the planner episode's last step (no action follows it).
   from dreamer_jax.envs.replay import Replay  # pylint: disable=g-import-not-at-top

@@ -206,6 +206,34 @@ def test_a_failed_call_keeps_a_goal_that_is_not_yet_reached(api, caplog):
   assert plan.source == 'gemini' and plan.goal_spec == GOOD['goal_spec']
 
 
+def test_planner_state_round_trips_through_json_and_bad_states_are_one_sentence(api):
+  server, urls = api
+  planner = _planner(_backend('gemini', urls), history_len=2)
+  server.script = [(200, _reply(), False), (200, 'no idea', False)] + [(500, '', False)] * 2
+  for _ in range(3):
+    planner.poll(STATE, FRAME)
+    planner.triggers.failed()    # Force a replan on the next step.
+  planner.poll(dict(STATE, map_id=1, map_name='ROUTE 1'), FRAME)
+  saved = json.loads(json.dumps(planner.state_dict()))   # What progress.json holds.
+  assert saved['stats']['calls'] == 3 and saved['stats']['failed'] == 1   # Then the breaker.
+  assert saved['stats']['rejected'] == 1 and saved['stats']['cost_usd'] > 0
+  assert saved['goal_count'] == planner.goal_count >= 2 and saved['history']
+  restored = _planner(_backend('gemini', urls), history_len=2)
+  restored.load_state_dict(saved)
+  assert restored.state_dict() == saved and restored.stats == planner.stats
+  assert list(restored.history) == list(planner.history)
+  short = _planner(_backend('gemini', urls), history_len=1)   # Keeps the newest goals only.
+  short.load_state_dict(dict(saved, history=saved['history'] * 2))
+  assert list(short.history) == saved['history'][-1:]
+  for bad in ([], {'stats': {}}, dict(saved, goal_count=-1), dict(saved, goal_count=True),
+              dict(saved, stats=dict(saved['stats'], calls='4')), dict(saved, history=[{}]),
+              dict(saved, stats={'calls': 1})):
+    with pytest.raises(UserError, match=r'^planner state .* is malformed; expected Planner'
+                       r"\.state_dict\(\)'s .*\]\}\.$"):
+      restored.load_state_dict(bad)
+  assert restored.state_dict() == saved   # A refused state changes nothing.
+
+
 @pytest.mark.parametrize('backend', ['gemini', 'openai'])
 def test_control_loop_keeps_stepping_while_a_slow_call_is_in_flight(api, backend):
   server, urls = api

@@ -152,6 +152,38 @@ class Planner:
       self._finish(self._call_llm(*args), state)
     return self.current
 
+  def state_dict(self):
+    """What a resumed run keeps (JSON types): the call stats, the goal count, the recent goals.
+
+    The current goal is not kept: a restored planner replans on its first poll.
+    """
+    return dict(stats={k: (float(v) if k == 'cost_usd' else int(v)) for k, v in self.stats.items()},
+                goal_count=int(self.goal_count), history=[dict(h) for h in self.history])
+
+  def load_state_dict(self, d):
+    """Restores `state_dict()`'s output; anything else raises UserError."""
+    expected = ("expected Planner.state_dict()'s {'stats': {calls, failed, rejected, input_tokens, "
+                "output_tokens, cost_usd: numbers}, 'goal_count': int, 'history': [{goal, kind, "
+                "outcome, steps}]}")
+    if not isinstance(d, dict) or set(d) != {'stats', 'goal_count', 'history'}:
+      found = f'with keys {sorted(d)}' if isinstance(d, dict) else f'of type {type(d).__name__}'
+      raise UserError(f'planner state {found} is malformed; {expected}.')
+    stats, count, history = d['stats'], d['goal_count'], d['history']
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0
+    if not isinstance(stats, dict) or set(stats) != set(self.stats) or not all(
+        number(v) for v in stats.values()):
+      raise UserError(f'planner state stats {goals.short(repr(stats))} is malformed; {expected}.')
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+      raise UserError(f'planner state goal_count {count!r} is malformed; {expected}.')
+    keys = {'goal', 'kind', 'outcome', 'steps'}
+    if not isinstance(history, list) or not all(isinstance(h, dict) and set(h) == keys
+                                                for h in history):
+      raise UserError(f'planner state history is malformed; {expected}.')
+    self.stats = {k: (float(v) if k == 'cost_usd' else int(v)) for k, v in stats.items()}
+    self.goal_count = count
+    self.history.clear()
+    self.history.extend(dict(h) for h in history)   # The deque keeps the newest history_len.
+
   def close(self):
     """Stops the worker; a call in flight finishes on its own within its timeout."""
     if self._executor is not None:
