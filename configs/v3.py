@@ -33,10 +33,11 @@ configs/v3.py:cpu: the longest useful run on 2 CPU cores: the 1536-wide latent w
   encoder/decoder, 16x32 batches, 2,000 world-model updates, 3,000 BC updates, 100 cycles.
   Hardware: 2 CPU cores, in sittings (--config.dreamer.minutes=120 each); ~1.1 s per world-model
   update here, so many hours in all (not yet run to the end).
-configs/v3.py:gpu: one GPU host (bash launch/gpu_host.sh): 16 emulators, 1,000 cycles of 2,048
-  real steps at train ratio 64. Hardware: one H100-class GPU + 16 cores.
+configs/v3.py:gpu: one GPU host (bash launch/gpu_host.sh): one emulator per core (the default
+  collector.num_workers=0), 1,000 cycles of 2,048 real steps at train ratio 64. Hardware: one
+  H100-class GPU + 16 cores.
 configs/v3.py:tpu: a TPU VM slice (bash launch/tpu_vm.sh): batch 64 split over the chips,
-  32 emulators per host, jax.distributed across hosts.
+  one emulator per core on each host, jax.distributed across hosts.
 Expected results of cpu/gpu/tpu: not measured yet (README's results table says what has been).
 
 Each section belongs to one component; the library reads a section and passes plain values down.
@@ -84,7 +85,9 @@ def _replay():
 
 def _collector():
   return ml_collections.ConfigDict(dict(
-      num_workers=2,            # Emulator processes stepped in lockstep (Collector.from_config).
+      # Emulator processes stepped in lockstep (Collector.from_config): 0 = one per core
+      # (os.cpu_count(), at most 64; collector.resolve_workers), or a fixed count.
+      num_workers=0,
       save_every=500,           # Steps between a worker's save states (~25 ms each): restart points.
   ))
 
@@ -262,7 +265,6 @@ def get_config(arg=None):
     d.wm_pretrain_steps, d.cycles, d.eval_every, d.eval_episodes = 2_000, 100, 10, 3
   elif preset == 'gpu':
     d = config.dreamer
-    config.collector.num_workers = 16
     d.demo_episodes, d.random_episodes = 4, 40
     d.wm_pretrain_steps, d.cycles, d.collect_steps, d.train_ratio = 10_000, 1_000, 2_048, 64
     config.agent.bc_steps = 10_000
@@ -271,7 +273,6 @@ def get_config(arg=None):
     # device count), collectors on every host's cores.
     d = config.dreamer
     config.world_model.batch_size = 64
-    config.collector.num_workers = 32
     d.demo_episodes, d.random_episodes = 8, 80
     d.wm_pretrain_steps, d.cycles, d.collect_steps, d.train_ratio = 10_000, 2_000, 4_096, 64
     config.agent.bc_steps = 10_000

@@ -295,9 +295,9 @@ class _Players:
   cycles, so episodes run on from cycle to cycle (a fresh collector would restart every game)."""
 
   def __init__(self, run):
-    from dreamer_jax.envs.collector import Collector  # pylint: disable=g-import-not-at-top
+    from dreamer_jax.envs import collector as collector_lib  # pylint: disable=g-import-not-at-top
     config = run.config
-    self.n = int(config.collector.num_workers)
+    self.n = collector_lib.resolve_workers(config.collector.num_workers)
     self.map_names, self.planners = _planners(config, self.n)
     saved = run.progress.get('planners')
     if saved is not None:   # A resumed run: System 2's state from the last checkpoint.
@@ -312,7 +312,7 @@ class _Players:
                          int(run.ac.goal_dim), self.map_names, batch_size=self.n,
                          seed=config.seed + run.progress['cycle'])
     # Streams 1.. (stream 0 is the demonstrations'); a new sitting's streams start new episodes.
-    self.collector = Collector.from_config(config, run.replay, stream_offset=1)
+    self.collector = collector_lib.Collector.from_config(config, run.replay, stream_offset=1)
     self.seen = dict(badges=0, species=0)
 
   def act(self, obs):

@@ -57,12 +57,27 @@ def test_replay_has_no_fields_nothing_reads():
   assert set(v3.get_config().collector) == {'num_workers', 'save_every'}
 
 
-@pytest.mark.parametrize('field,value', [('num_workers', 0), ('save_every', 0)])
-def test_collector_reads_its_section(field, value):
+@pytest.mark.parametrize('field,value,message', [
+    ('num_workers', -1, r'collector num_workers=-1 must be 0 \(one emulator per core\) or a '
+     r'positive count of emulators\.'),
+    ('save_every', 0, 'collector save_every=0 must be at least 1')])
+def test_collector_reads_its_section(field, value, message):
   config = v3.get_config()
   config.collector[field] = value
-  with pytest.raises(UserError, match=f'collector {field}={value} must be at least 1'):
+  with pytest.raises(UserError, match=message):
     collector_lib.Collector.from_config(config, replay=None)
+
+
+def test_collectors_default_to_one_emulator_per_core(monkeypatch):
+  default = v3.get_config().collector.num_workers
+  assert default == 0
+  for cores, workers in ((6, 6), (1, 1), (None, 1), (200, collector_lib.MAX_DEFAULT_WORKERS)):
+    monkeypatch.setattr(os, 'cpu_count', lambda cores=cores: cores)
+    assert collector_lib.resolve_workers(default) == workers
+  assert collector_lib.resolve_workers(3) == 3   # A count given is kept.
+  # The host presets scale with the host; the CI smoke run keeps its 2.
+  assert v3.get_config('gpu').collector.num_workers == v3.get_config('tpu').collector.num_workers == 0
+  assert v3.get_config('smoke').collector.num_workers == 2
 
 
 @pytest.mark.parametrize('module,args,words', [

@@ -2,8 +2,8 @@
 
 On the config's game (tinymon by default), in one run: raw PyBoy frames/s (the env's tick calls and
 nothing else), the same frames through `GameBoyEnv`, their ratio (target >= 0.9), collector steps/s
-with 1, 2, config.collector.num_workers and os.cpu_count() workers (save states every
-config.collector.save_every steps), and the replay's bytes per stored step at
+with 1, 2, config.collector.num_workers (0: one per core) and os.cpu_count() workers (save states
+every config.collector.save_every steps), and the replay's bytes per stored step at
 config.replay.chunk_size (target <= 6,000).
 """
 
@@ -105,7 +105,8 @@ def run(config, quick=False):
   # With the 4 warm-up steps, at least one full chunk per worker (the bytes are measured on those).
   per_worker = max(chunk_size - 4, 252 if quick else 400)
   with tempfile.TemporaryDirectory() as tmp:
-    for n in sorted({1, 2, config.collector.num_workers, os.cpu_count()}):
+    for n in sorted({1, 2, collector_lib.resolve_workers(config.collector.num_workers),
+                     os.cpu_count()}):
       replay = replay_lib.Replay(os.path.join(tmp, f'workers{n}'), chunk_size=chunk_size)
       rate = _collector_steps_per_s(env_fn, n, config.collector.save_every, per_worker, replay)
       results[f'collector_steps_per_s_{n}_workers'] = rate

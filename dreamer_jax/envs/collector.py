@@ -16,6 +16,7 @@ Workers start in 'forkserver' processes, so a learner that has started JAX threa
 
 import functools
 import multiprocessing
+import os
 from multiprocessing import shared_memory
 import time
 
@@ -27,6 +28,8 @@ from dreamer_jax.errors import UserError
 _FRAME_BYTES = replay_lib.FRAME_SHAPE[0] * replay_lib.FRAME_SHAPE[1]
 MAX_RAM_FEATURES = 1024
 _SLOT_BYTES = _FRAME_BYTES + 4 * MAX_RAM_FEATURES
+# config.collector.num_workers=0 means one emulator per core, at most this many.
+MAX_DEFAULT_WORKERS = 64
 # A worker that dies this many times in a row without completing a step is not restarted again.
 _MAX_CONSECUTIVE_RESTARTS = 3
 
@@ -93,6 +96,16 @@ def _worker(conn, env_fn, shm_name, slot, seed, state, save_every):
     shm.close()
 
 
+def resolve_workers(n):
+  """config.collector.num_workers -> the emulator count: 0 = one per core (os.cpu_count(), at most
+  MAX_DEFAULT_WORKERS), a positive count as given; a negative count raises UserError."""
+  n = int(n)
+  if n < 0:
+    raise UserError(f'collector num_workers={n} must be 0 (one emulator per core) or a positive '
+                    'count of emulators.')
+  return n or min(os.cpu_count() or 1, MAX_DEFAULT_WORKERS)
+
+
 class Collector:
   """Steps `num_workers` environments in worker processes and writes their steps into `replay`.
 
@@ -136,8 +149,10 @@ class Collector:
 
   @classmethod
   def from_config(cls, config, replay, **kwargs):
-    """A collector over `config.env`/`config.reward` with `config.collector`'s settings."""
-    return cls(env_factory(config.env, config.reward), config.collector.num_workers, replay,
+    """A collector over `config.env`/`config.reward` with `config.collector`'s settings
+    (num_workers through `resolve_workers`: 0 = one emulator per core)."""
+    return cls(env_factory(config.env, config.reward),
+               resolve_workers(config.collector.num_workers), replay,
                save_every=config.collector.save_every, seed=config.seed, **kwargs)
 
   def _start(self, i, seed=None):
