@@ -76,7 +76,8 @@ def test_collectors_default_to_one_emulator_per_core(monkeypatch):
     assert collector_lib.resolve_workers(default) == workers
   assert collector_lib.resolve_workers(3) == 3   # A count given is kept.
   # The host presets scale with the host; the CI smoke run keeps its 2.
-  assert v3.get_config('gpu').collector.num_workers == v3.get_config('tpu').collector.num_workers == 0
+  for preset in ('gpu', 'tpu'):
+    assert v3.get_config(preset).collector.num_workers == 0, preset
   assert v3.get_config('smoke').collector.num_workers == 2
 
 

@@ -109,8 +109,8 @@ def test_a_red_planner_checks_goals_against_red_map_names(tmp_path):
   config.backend = 'offline'
   planner = async_planner.build_planner(config, world, map_names=names)
   assert planner.index.map_names == names and planner.rules.name == 'offline'
-  goal = lambda name: {'goal': 'Go.', 'goal_spec': {'kind': 'navigate', 'map': name, 'x': 3, 'y': 4},
-                       'rationale': ''}
+  goal = lambda name: {'goal': 'Go.', 'rationale': '',
+                       'goal_spec': {'kind': 'navigate', 'map': name, 'x': 3, 'y': 4}}
   assert goals.parse_reply(goal('pewter city'), planner.index)[1]['map'] == 'Pewter City'
   with pytest.raises(goals.InvalidReply, match="unknown map 'LEAF TOWN'"):
     goals.parse_reply(goal('LEAF TOWN'), planner.index)   # tinymon's map is not Red's.

@@ -3,12 +3,12 @@
 `OfflinePlanner` plans over tinymon's world data; `ExplorePlanner` is the game-agnostic fallback
 for a game without world data (Pokémon Red): win the battle in progress, else explore.
 
-`OfflinePlanner`, in order: finish the current battle; heal at the nearest reachable nurse when the lead mon is hurt;
-explore when stuck or when every badge is held; catch a new species while the party is small;
-challenge the next badge's gym leader once the lead mon out-levels the leader's strongest mon by
-`level_margin`, else train against wild mons in the reachable tall grass that suits the lead.
-Distances are walking distances over the cell grid (walls, NPCs, badge gates, warps), so "nearest"
-and "reachable" respect the badges held.
+`OfflinePlanner`, in order: finish the current battle; heal at the nearest reachable nurse when the
+lead mon is hurt; explore when stuck or when every badge is held; catch a new species while the
+party is small; challenge the next badge's gym leader once the lead mon out-levels the leader's
+strongest mon by `level_margin`, else train against wild mons in the reachable tall grass that suits
+the lead. Distances are walking distances over the cell grid (walls, NPCs, badge gates, warps), so
+"nearest" and "reachable" respect the badges held.
 """
 
 from dreamer_jax.tinymon import nav as expert_nav
