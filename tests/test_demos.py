@@ -48,11 +48,11 @@ def test_bad_arguments_end_in_one_sentence(tmp_path, args, message):
   assert result.stderr.strip() == message
 
 
-def _headless_pyboy(env):
+def _headless_pyboy(rom):
   with warnings.catch_warnings():
     warnings.simplefilter('ignore')
     from pyboy import PyBoy  # pylint: disable=g-import-not-at-top
-    return PyBoy(io.BytesIO(env.rom.data), window='null', sound_emulated=False, log_level='ERROR',
+    return PyBoy(io.BytesIO(rom.data), window='null', sound_emulated=False, log_level='ERROR',
                  cgb=False)
 
 
@@ -74,7 +74,7 @@ def test_held_buttons_reads_the_joypad_without_disturbing_it():
 
 def test_a_person_s_held_button_is_recorded_as_the_step_action():
   env = gb_env.GameBoyEnv()
-  human = demos.attach_human(env, _headless_pyboy(env))
+  human = demos.attach_human(env, _headless_pyboy(env.rom))
   facing_left = gb_env.RAM_FEATURE_NAMES.index('facing_left')
   env.reset()
   human.take_action()
@@ -88,6 +88,48 @@ def test_a_person_s_held_button_is_recorded_as_the_step_action():
   assert human.take_action() == emulator_lib.LEFT
   assert obs['ram'][facing_left] == 1
   env.close()
+
+
+class _ScriptedPerson:
+  """A headless PyBoy standing in for a person's window: holds buttons over frame ranges, then is
+  closed at `close_frame` (tick returns False, as PyBoy's does when its window is closed)."""
+
+  def __init__(self, pyboy, holds, close_frame):
+    self._pyboy, self._holds, self._close, self.frame = pyboy, holds, close_frame, 0
+
+  def tick(self, count=1, render=True, sound=True):
+    for _ in range(count):
+      self.frame += 1
+      if self.frame >= self._close:
+        return False
+      for name, (first, last) in self._holds.items():
+        if self.frame == first:
+          self._pyboy.button_press(name)
+        elif self.frame == last + 1:
+          self._pyboy.button_release(name)
+      self._pyboy.tick(1, render, sound)
+    return True
+
+  def __getattr__(self, name):
+    return getattr(self._pyboy, name)
+
+
+def test_human_demos_label_each_step_with_the_person_s_button(tmp_path, monkeypatch):
+  # 24 frames a step: LEFT held through steps 1-2, A through step 3, nothing in step 4, the window
+  # closed in step 5.
+  holds = {'left': (1, 30), 'a': (49, 72)}
+  monkeypatch.setattr(demos, 'open_window',
+                      lambda rom: _ScriptedPerson(_headless_pyboy(rom), holds, close_frame=100))
+  result = demos.record('human', 3, str(tmp_path / 'me'), progress=False)
+  assert result['episodes'] == 1     # Closing the window ends the recording.
+  episode = next(replay_lib.Replay(tmp_path / 'me').episodes())
+  action, label = episode['action'], episode['expert_action']
+  assert list(action[:4]) == [emulator_lib.LEFT, emulator_lib.LEFT, emulator_lib.A,
+                              emulator_lib.NOOP]
+  # The person's button is the behaviour-cloning label of every step that has an action.
+  np.testing.assert_array_equal(label[:-1], action[:-1])
+  assert label[-1] == -1 and (episode['goal'] == -1).all()
+  assert replay_lib.Replay(tmp_path / 'me').labelled_steps() == len(action) - 1
 
 
 def test_expert_demos_replay_exactly_in_a_fresh_env(tmp_path):

@@ -113,7 +113,7 @@ def heldout_accuracy(workdir, replay_dir, batches=16, seed=0):
   replay = Replay(replay_dir)
   if not replay.labelled_steps():
     raise UserError(f'replay {replay_dir} has no expert labels (expert_action); expected '
-                    'demonstrations from collect_demos --policy planner or explore.')
+                    'demonstrations from collect_demos --policy planner, explore or human.')
   ac = config.agent
   evaluate = learner.make_bc_eval(wm, actor, ac)
   rng = np.random.default_rng(seed)

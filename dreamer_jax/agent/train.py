@@ -86,7 +86,7 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
   batch = sample()
   if phase in ('bc', 'both') and int(ac.bc_steps) > 0 and not replay.labelled_steps():
     raise UserError(f'replay {replay_dir} has no expert labels (expert_action); behaviour cloning '
-                    'needs demonstrations from collect_demos --policy planner or explore.')
+                    'needs demonstrations from collect_demos --policy planner, explore or human.')
   actor, critic = learner.networks_from_config(ac, NUM_ACTIONS)
   feat_dim = wm.deter + wm.stoch * wm.classes
   state = learner.create_state(actor, critic, ac, feat_dim, jax.random.PRNGKey(config.seed + 2))

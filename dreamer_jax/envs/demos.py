@@ -8,7 +8,8 @@ A human plays in a PyBoy SDL2 window at real-time speed: the keyboard drives the
 (arrows, A = a, B = s, START = Enter, PyBoy's keys), while the environment advances in its usual
 24-frame steps with no button of its own. The action recorded for a step is the button held for the
 most frames during it (read through the joypad register each frame), no-op if none or only SELECT
-(not one of the 8 actions): the player's buttons sampled at the env's step rate. Closing the window
+(not one of the 8 actions): the player's buttons sampled at the env's step rate. That action is also
+the step's `expert_action` label (the person is the expert cloned), with no goal. Closing the window
 ends the recording; what was played is kept.
 """
 
@@ -222,7 +223,8 @@ class _PlannerPlayer(_ExpertPlayer):
 
 
 class _HumanPlayer(_Player):
-  """A person at a PyBoy window; closing it ends the episode and the recording."""
+  """A person at a PyBoy window; closing it ends the episode and the recording. The button they
+  held is both the step's action and its `expert_action` label (behaviour cloning copies them)."""
 
   def __init__(self, env):
     self._env, self._human = env, attach_human(env, open_window(env.rom))
@@ -234,7 +236,8 @@ class _HumanPlayer(_Player):
   def play(self, obs):
     del obs
     result = self._env.step(emulator_lib.NOOP)
-    return self._human.take_action(), result
+    self.label = self._human.take_action()
+    return self.label, result
 
   def episode_over(self):
     return self._human.quit
@@ -251,7 +254,8 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
   """Plays `episodes` episodes with `policy` and appends them to the replay in `out`.
 
   Args:
-    policy: 'expert', 'explore' (the expert with random actions), 'human' or 'random'.
+    policy: 'expert', 'explore' (the expert with random actions), 'planner', 'human' (labelled
+      with the person's own buttons) or 'random'.
     episodes: how many episodes.
     out: the replay directory (created, or appended to).
     env_config, reward_config: `config.env` and `config.reward` (None: GameBoyEnv's defaults).
