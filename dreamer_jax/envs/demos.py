@@ -20,6 +20,7 @@ import numpy as np
 import tqdm
 
 from dreamer_jax.envs import emulator as emulator_lib
+from dreamer_jax.envs import features
 from dreamer_jax.envs import gb_env
 from dreamer_jax.envs import replay as replay_lib
 from dreamer_jax.errors import UserError
@@ -97,6 +98,10 @@ def attach_human(env, pyboy):
   emulator.pyboy = HumanPyBoy(pyboy)
   emulator.memory = pyboy.memory
   return emulator.pyboy
+
+
+_BATTLE_WILD = features.RAM_FEATURE_NAMES.index('battle_wild')
+_BATTLE_TRAINER = features.RAM_FEATURE_NAMES.index('battle_trainer')
 
 
 def goal_fields(goal_spec, map_ids):
@@ -224,7 +229,9 @@ class _PlannerPlayer(_ExpertPlayer):
 
 class _HumanPlayer(_Player):
   """A person at a PyBoy window; closing it ends the episode and the recording. The button they
-  held is both the step's action and its `expert_action` label (behaviour cloning copies them)."""
+  held is both the step's action and its `expert_action` label (behaviour cloning copies them).
+  Each step's goal is the one System 2 sets on a game without world data (`ExplorePlanner`):
+  'battle' while a battle is on, else 'explore'; behaviour cloning skips steps without a goal."""
 
   def __init__(self, env):
     self._env, self._human = env, attach_human(env, open_window(env.rom))
@@ -234,7 +241,9 @@ class _HumanPlayer(_Player):
     return self._human.quit
 
   def play(self, obs):
-    del obs
+    ram = obs['ram']
+    in_battle = ram[_BATTLE_WILD] > 0.5 or ram[_BATTLE_TRAINER] > 0.5
+    self.goal = goal_fields({'kind': 'battle' if in_battle else 'explore'}, {})
     result = self._env.step(emulator_lib.NOOP)
     self.label = self._human.take_action()
     return self.label, result

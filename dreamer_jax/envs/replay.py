@@ -327,8 +327,10 @@ class Replay:
     return self._public(dict(self._chunks[index], frame=frame))
 
   def labelled_steps(self):
-    """Stored steps that carry an expert label (`expert_action` >= 0): behaviour cloning's data."""
-    return sum(int((c['expert_action'] >= 0).sum()) for c in self._chunks.values())
+    """Stored steps behaviour cloning can learn from: an expert label (`expert_action` >= 0) and
+    the goal it served (kind >= 0); `agent.learner.bc_mask` skips the others."""
+    return sum(int(((c['expert_action'] >= 0) & (c['goal'][:, 0] >= 0)).sum())
+               for c in self._chunks.values())
 
   def bytes_on_disk(self):
     return sum(os.path.getsize(chunk_path(self.directory, i)) for i in self._chunks)
