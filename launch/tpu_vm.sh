@@ -7,7 +7,9 @@
 # Environment: NAME, ZONE, TYPE (the accelerator type, e.g. v4-8, v5litepod-8), VERSION (the TPU
 # VM software, default tpu-ubuntu2204-base), PRESET (default tpu), WORKDIR (default runs/tpu),
 # KEEP=1 keeps the VM. Needs gcloud with a project set. Multi-host slices call
-# jax.distributed.initialize() on every worker (DREAMER_JAX_MULTIHOST=1, see launch/run.sh).
+# jax.distributed.initialize() on every worker (DREAMER_JAX_MULTIHOST=1: launch/run.sh and
+# dreamer_jax/distributed.py). Orbax writes checkpoints from worker 0 only, so a multi-host
+# WORKDIR on each worker's own disk is one sitting: resuming needs a directory every worker sees.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${NAME:?set NAME}" "${ZONE:?set ZONE}" "${TYPE:?set TYPE}"

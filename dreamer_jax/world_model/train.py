@@ -3,7 +3,9 @@
 The train state is a plain pytree {params, opt_state, step, key}. `make_train_step` compiles one
 update; with a mesh the batch is split over the 'data' axis (NamedSharding) and the parameters are
 replicated, so XLA inserts the gradient all-reduce. `train` is the one impure loop: replay sampling,
-logging, checkpoints, resuming.
+logging, checkpoints, resuming. Under `jax.distributed` (dreamer_jax/distributed.py) the mesh spans
+every process's devices, each process samples and puts its own share of the batch, process 0 alone
+logs, and orbax writes each checkpoint once (every process takes part in the save).
 """
 
 import functools
@@ -13,6 +15,7 @@ import time
 
 from absl import logging
 import jax
+from jax.experimental import multihost_utils
 import jax.numpy as jnp
 from jax.sharding import Mesh
 from jax.sharding import NamedSharding
@@ -22,6 +25,7 @@ import optax
 import orbax.checkpoint as ocp
 import tqdm
 
+from dreamer_jax import distributed
 from dreamer_jax.errors import UserError
 from dreamer_jax.world_model import data as data_lib
 from dreamer_jax.world_model import losses
@@ -88,12 +92,25 @@ def make_train_step(model, optimizer, wm, mesh=None):
 
 
 def shard_batch(batch, mesh):
-  """Puts a prepared numpy batch on the devices, split over the batch axis."""
-  n = mesh.devices.size
+  """Puts a prepared numpy batch on the devices, split over the batch axis.
+
+  One process: `batch` is the whole batch. Several (`jax.distributed`): `batch` is this process's
+  share (`distributed.local_batch_size` sequences) and the global batch is the processes' shares
+  one after the other, in the mesh's order of their devices.
+  """
+  sharding = NamedSharding(mesh, P(DATA_AXIS))
   b = batch['action'].shape[0]
+  if jax.process_count() == 1:
+    n = mesh.devices.size
+    if b % n:
+      raise UserError(f'world_model.batch_size is {b}; expected a multiple of the {n} devices.')
+    return jax.device_put(batch, sharding)
+  n = sum(d.process_index == jax.process_index() for d in mesh.devices.flat)
   if b % n:
-    raise UserError(f'world_model.batch_size is {b}; expected a multiple of the {n} devices.')
-  return jax.device_put(batch, NamedSharding(mesh, P(DATA_AXIS)))
+    raise UserError(f'this process holds {b} sequences of world_model.batch_size; expected a '
+                    f'multiple of its {n} devices.')
+  return jax.tree_util.tree_map(
+      lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch)
 
 
 def replicate(tree, mesh):
@@ -227,10 +244,13 @@ def train(config, workdir, replay_dir, steps=None, minutes=None, clock=time.mono
     raise UserError(f'replay {replay_dir} holds {len(replay)} steps; expected at least '
                     f'world_model.sequence_length={wm.sequence_length}.')
   # The sampler's stream is part of the training state: a resumed run continues it (its state is
-  # saved beside every checkpoint) rather than re-drawing the first run's batches.
-  rng = np.random.default_rng(config.seed)
+  # saved beside every checkpoint) rather than re-drawing the first run's batches. With several
+  # processes each samples its share of the batch from a stream of its own (distributed.py).
+  rng = distributed.sampler_rng(config.seed)
+  local_batch = distributed.local_batch_size(wm.batch_size)
+  primary = distributed.is_primary()
   columns = data_lib.reward_columns(replay.reward_term_names, tuple(wm.get('reward_terms', ())))
-  sample = lambda: data_lib.prepare_batch(replay.sample(wm.batch_size, wm.sequence_length, rng),
+  sample = lambda: data_lib.prepare_batch(replay.sample(local_batch, wm.sequence_length, rng),
                                           columns)
   model = model_lib.from_config(wm)
   optimizer = make_optimizer(wm)
@@ -244,9 +264,12 @@ def train(config, workdir, replay_dir, steps=None, minutes=None, clock=time.mono
   restored = ckpt.restore_good(abstract_like(state))
   if restored is not None:
     state, _, saved = restored
-    if saved.get('sampler'):
+    if jax.process_count() > 1:
+      rng = distributed.sampler_rng(config.seed, step=int(state['step']))
+    elif saved.get('sampler'):
       rng.bit_generator.state = saved['sampler']
-    logging.info('resumed from step %d', int(state['step']))
+    if primary:
+      logging.info('resumed from step %d', int(state['step']))
   sampler_state = rng.bit_generator.state   # The stream as of the batch about to be drawn.
   first = sample()
   state = replicate(state, mesh)
@@ -257,13 +280,18 @@ def train(config, workdir, replay_dir, steps=None, minutes=None, clock=time.mono
   deadline = None if minutes is None else began + 60 * minutes
   # With a time budget the bar counts minutes (its ETA is then the budget's end), else updates.
   if deadline is None:
-    bar = tqdm.tqdm(initial=start, total=steps, desc='world model', unit='update')
+    bar = tqdm.tqdm(initial=start, total=steps, desc='world model', unit='update',
+                    disable=not primary)
   else:
-    bar = tqdm.tqdm(total=round(minutes, 2), desc='world model', unit='min',
+    bar = tqdm.tqdm(total=round(minutes, 2), desc='world model', unit='min', disable=not primary,
                     bar_format='{l_bar}{bar}| {n:.1f}/{total} min [{elapsed}<{remaining}{postfix}]')
   for i in range(start, steps):
     now = clock()
     out_of_time = deadline is not None and now > deadline
+    if deadline is not None and jax.process_count() > 1:
+      # Every process stops at the same update (process 0's clock decides), or the others would
+      # wait forever in the next update's all-reduce.
+      out_of_time = bool(multihost_utils.broadcast_one_to_all(np.asarray(out_of_time)))
     state, metrics = train_step(state, shard_batch(batch, mesh))
     sampler_state = rng.bit_generator.state
     batch = sample()  # Overlaps with the asynchronously dispatched update.
@@ -276,14 +304,17 @@ def train(config, workdir, replay_dir, steps=None, minutes=None, clock=time.mono
     if (i + 1) % wm.log_every == 0 or i + 1 == steps or out_of_time:
       metrics = {k: float(v) for k, v in jax.device_get(metrics).items()}
       logged = time.perf_counter()
-      logging.info('step %d  %.2fs/update  %s', i + 1, (logged - last_log) / (i + 1 - last_step),
-                   '  '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
+      if primary:
+        logging.info('step %d  %.2fs/update  %s', i + 1,
+                     (logged - last_log) / (i + 1 - last_step),
+                     '  '.join(f'{k}={v:.4g}' for k, v in sorted(metrics.items())))
       last_log, last_step = logged, i + 1
     if (i + 1) % wm.checkpoint_every == 0 or i + 1 == steps or out_of_time:
       # The batch already drawn for update i + 2 is drawn again after a resume.
       ckpt.save(i + 1, state, dict(meta, sampler=sampler_state))
     if out_of_time:
-      logging.info('time budget of %s minutes spent at step %d', minutes, i + 1)
+      if primary:
+        logging.info('time budget of %s minutes spent at step %d', minutes, i + 1)
       break
   bar.close()
   ckpt.close()
