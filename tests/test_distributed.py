@@ -24,6 +24,7 @@ from dreamer_jax.errors import UserError
 from dreamer_jax.world_model import data
 from dreamer_jax.world_model import model as model_lib
 from dreamer_jax.world_model import train
+from tests import synthetic_replay
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 STEPS, LENGTH = 2, 8        # Two updates of the ':small' world model on 8-step sequences.
@@ -126,15 +127,7 @@ def _config():
 
 
 def _write_replay(directory, episodes=3, length=24):
-  """Walking-square episodes (`data.synthetic_batch`) in the replay format."""
-  replay = Replay(directory, chunk_size=32)
-  batch = data.synthetic_batch(np.random.default_rng(0), episodes, length)
-  for b in range(episodes):
-    for t in range(length):
-      replay.add(dict(frame=batch['frame'][b, t], ram=batch['ram'][b, t],
-                      action=int(batch['action'][b, t]), reward=float(batch['reward'][b, t]),
-                      is_first=t == 0, is_terminal=False, is_last=t == length - 1), stream=b)
-  replay.flush()
+  synthetic_replay.write(directory, episodes, length)
 
 
 def _free_port():

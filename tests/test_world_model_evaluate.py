@@ -8,23 +8,14 @@ import numpy as np
 import pytest
 
 from configs import v3
-from dreamer_jax.envs.replay import Replay
 from dreamer_jax.errors import UserError
-from dreamer_jax.world_model import data
 from dreamer_jax.world_model import evaluate
 from dreamer_jax.world_model import train
+from tests import synthetic_replay
 
 
 def _write_replay(directory, episodes=3, length=40):
-  """Synthetic walking-square episodes (see `data.synthetic_batch`) in the replay format."""
-  replay = Replay(directory, chunk_size=32)
-  batch = data.synthetic_batch(np.random.default_rng(0), episodes, length)
-  for b in range(episodes):
-    for t in range(length):
-      replay.add(dict(frame=batch['frame'][b, t], ram=batch['ram'][b, t],
-                      action=int(batch['action'][b, t]), reward=float(batch['reward'][b, t]),
-                      is_first=t == 0, is_terminal=False, is_last=t == length - 1), stream=b)
-  replay.flush()
+  synthetic_replay.write(directory, episodes, length)
   return directory
 
 

@@ -5,26 +5,14 @@ import numpy as np
 import pytest
 
 from configs import v3
-from dreamer_jax.envs.replay import Replay
 from dreamer_jax.errors import UserError
-from dreamer_jax.world_model import data
 from dreamer_jax.world_model import fidelity
 from dreamer_jax.world_model import train
+from tests import synthetic_replay
 
 
 def _write_replay(directory, episodes, length, streams=True):
-  """Synthetic walking-square episodes (`data.synthetic_batch`); one stream per episode, or all in
-  one stream (episodes then follow each other inside the stream's runs)."""
-  replay = Replay(directory, chunk_size=32)
-  batch = data.synthetic_batch(np.random.default_rng(0), episodes, length)
-  for b in range(episodes):
-    for t in range(length):
-      replay.add(dict(frame=batch['frame'][b, t], ram=batch['ram'][b, t],
-                      action=int(batch['action'][b, t]), reward=float(batch['reward'][b, t]),
-                      is_first=t == 0, is_terminal=False, is_last=t == length - 1),
-                 stream=b if streams else 0)
-  replay.flush()
-  return replay
+  return synthetic_replay.write(directory, episodes, length, streams)
 
 
 def test_first_mismatch_and_tally_by_hand():
