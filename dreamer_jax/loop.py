@@ -471,10 +471,8 @@ def train_and_evaluate(config, workdir, progress=True, clock=time.monotonic):
         _write_json(run.progress_path, run.progress)
     run.open_replay()
     run.build()
-    if int(config.agent.bc_steps) and not run.replay.labelled_steps():
-      raise UserError(f'replay {run.replay_dir} has no expert labels (expert_action); behaviour '
-                      'cloning needs demonstrations from collect_demos --policy planner, explore '
-                      'or human.')
+    if int(config.agent.bc_steps):
+      run.replay.require_labels()
     last_save = clock()
 
     def maybe_save(force=False):

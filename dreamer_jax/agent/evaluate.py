@@ -12,7 +12,6 @@ import tqdm
 from dreamer_jax.agent import train as agent_train
 from dreamer_jax.agent.policy import Policy
 from dreamer_jax.envs import gb_env
-from dreamer_jax.errors import UserError
 
 FLOOR = 'random'
 RED_BADGES = 8            # Pokémon Red's badges: a game without world data ends an episode at 8.
@@ -111,9 +110,7 @@ def heldout_accuracy(workdir, replay_dir, batches=16, seed=0):
   config, wm, wm_params, actor, _ = agent_train.load_agent(workdir)
   _, _, state = agent_train.load_agent_state(workdir, wm)
   replay = Replay(replay_dir)
-  if not replay.labelled_steps():
-    raise UserError(f'replay {replay_dir} has no expert labels (expert_action); expected '
-                    'demonstrations from collect_demos --policy planner, explore or human.')
+  replay.require_labels()
   ac = config.agent
   evaluate = learner.make_bc_eval(wm, actor, ac)
   rng = np.random.default_rng(seed)

@@ -84,9 +84,8 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
   rng = np.random.default_rng(config.seed + 1)
   sample = lambda: agent_batch(replay.sample(int(ac.batch_size), length, rng))
   batch = sample()
-  if phase in ('bc', 'both') and int(ac.bc_steps) > 0 and not replay.labelled_steps():
-    raise UserError(f'replay {replay_dir} has no expert labels (expert_action); behaviour cloning '
-                    'needs demonstrations from collect_demos --policy planner, explore or human.')
+  if phase in ('bc', 'both') and int(ac.bc_steps) > 0:
+    replay.require_labels()
   actor, critic = learner.networks_from_config(ac, NUM_ACTIONS)
   feat_dim = wm.deter + wm.stoch * wm.classes
   state = learner.create_state(actor, critic, ac, feat_dim, jax.random.PRNGKey(config.seed + 2))

@@ -9,7 +9,8 @@ A human plays in a PyBoy SDL2 window at real-time speed: the keyboard drives the
 24-frame steps with no button of its own. The action recorded for a step is the button held for the
 most frames during it (read through the joypad register each frame), no-op if none or only SELECT
 (not one of the 8 actions): the player's buttons sampled at the env's step rate. That action is also
-the step's `expert_action` label (the person is the expert cloned), with no goal. Closing the window
+the step's `expert_action` label (the person is the expert cloned), with the goal Pokémon Red's
+offline System 2 would set ('battle' in a battle, else 'explore'). Closing the window
 ends the recording; what was played is kept.
 """
 

@@ -37,11 +37,6 @@ PACKED_BYTES = FRAME_SHAPE[0] * FRAME_SHAPE[1] // 4   # 5,760 bytes: 4 pixels pe
 # (5,760 frame + RAM + ~60 other bytes); float16 leaves room for ~45 more features. Chunks written
 # with float32 RAM still read. `stored_ram` gives the value a replay returns for a RAM vector.
 RAM_DTYPE = np.float16
-
-
-def stored_ram(ram):
-  """The float32 RAM vector a replay returns for `ram` (rounded through its float16 storage)."""
-  return np.asarray(ram, np.float32).astype(RAM_DTYPE).astype(np.float32)
 FLAGS = ('is_first', 'is_terminal', 'is_last')
 # Labels for behaviour cloning (absent = −1): the action the expert chose from the step (which
 # differs from `action` where noise was executed instead), and the goal pursued at the step as
@@ -58,6 +53,11 @@ _UNREADABLE = (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, User
 # unpacking is a single `np.take` (about 8x faster than indexing a [256, 4] table).
 _UNPACK = ((np.arange(256, dtype=np.uint8)[:, None] >> np.array([0, 2, 4, 6], np.uint8)) & 3
           ).view('<u4').ravel()
+
+
+def stored_ram(ram):
+  """The float32 RAM vector a replay returns for `ram` (rounded through its float16 storage)."""
+  return np.asarray(ram, np.float32).astype(RAM_DTYPE).astype(np.float32)
 
 
 def pack_frames(frames):
@@ -331,6 +331,14 @@ class Replay:
     the goal it served (kind >= 0); `agent.learner.bc_mask` skips the others."""
     return sum(int(((c['expert_action'] >= 0) & (c['goal'][:, 0] >= 0)).sum())
                for c in self._chunks.values())
+
+  def require_labels(self):
+    """Raises UserError unless some step can be cloned (`labelled_steps`): behaviour cloning's and
+    the held-out accuracy's check of their replay."""
+    if not self.labelled_steps():
+      raise UserError(f'replay {self.directory} has no expert labels (expert_action with the goal '
+                      'it served); behaviour cloning needs demonstrations from collect_demos '
+                      '--policy planner, explore or human.')
 
   def bytes_on_disk(self):
     return sum(os.path.getsize(chunk_path(self.directory, i)) for i in self._chunks)
