@@ -39,6 +39,8 @@ fi
 module="$1"
 shift
 if [[ "${DREAMER_JAX_MULTIHOST:-0}" == "1" ]]; then
-  exec python -c 'import jax, runpy, sys; jax.distributed.initialize(); sys.argv = sys.argv[1:]; runpy.run_module(sys.argv[0], run_name="__main__")' "$module" "$@"
+  # dreamer_jax.distributed reads the same variable (and checks it); the entry point's own call is
+  # then a no-op.
+  exec python -c 'import runpy, sys; from dreamer_jax import distributed; distributed.maybe_initialize(); sys.argv = sys.argv[1:]; runpy.run_module(sys.argv[0], run_name="__main__")' "$module" "$@"
 fi
 exec python -m "$module" "$@"
