@@ -114,6 +114,9 @@ def _world_model():
       # The terms the reward head learns (their weighted sum): the history-free ones, which a
       # 15-step imagined window can predict; () learns the replay's total reward.
       reward_terms=('badge', 'battle_won', 'xp', 'hp_lost'),
+      # A probe of the species owned (the Pokédex count): imagination pays catches by its increase
+      # (agent.species_reward), where the reward head cannot (a new species needs the history).
+      dex_probe=True,
       kl_dyn=0.5,
       kl_rep=0.1,
       free_nats=1.0,
@@ -184,6 +187,7 @@ def _agent():
       goal_reach=1.0,           # Goal reward: per imagined step at the goal...
       goal_shape=1.0,           # ...plus the potential-based distance term.
       task_reward=1.0,          # Weight of the reward head (the history-free reward terms).
+      species_reward=2.0,       # Per species caught, read from the species probe (reward.new_species).
       hindsight=0.5,            # Share of start states given a hindsight navigate goal.
       batch_size=16, sequence_length=64,   # Real sequences per update (B * T start states).
       bc_steps=5_000,           # Behaviour-cloning updates...

@@ -51,7 +51,8 @@ from dreamer_jax.world_model import train as wm_train
 
 # The config fields whose change makes a workdir's checkpoints unusable.
 _MODEL_KEYS = {'world_model': ('image_size', 'use_ram', 'cnn_depth', 'mlp_units', 'mlp_layers',
-                               'deter', 'stoch', 'classes', 'reward_bins', 'image_loss'),
+                               'deter', 'stoch', 'classes', 'reward_bins', 'image_loss',
+                               'dex_probe'),
                'agent': ('layers', 'units', 'critic', 'critic_bins', 'goal_dim')}
 _RGB = np.array([[(c >> 16) & 255, (c >> 8) & 255, c & 255] for c in PALETTE], np.uint8)
 

@@ -120,12 +120,16 @@ def test_goal_embedding_matches_the_planners(spec):
   assert goals_lib.decode_spec(arrays, 0, names) == spec
 
 
-def _probes(map_id, x, y, battle=0, dialog=False, hp=1.0, t=1):
-  """Probe outputs [1, t, ...] that read exactly these values (large logits)."""
+def _probes(map_id, x, y, battle=0, dialog=False, hp=1.0, t=1, owned=None):
+  """Probe outputs [1, t, ...] that read exactly these values (large logits); `owned` adds the
+  species probe."""
   big = lambda i, k: jnp.tile(100.0 * jax.nn.one_hot(jnp.array(i), k), (1, t, 1))
-  return dict(map_id=big(map_id, 256), x=big(x, 256), y=big(y, 256), in_battle=big(battle, 3),
-              dialog_open=jnp.full((1, t), 100.0 if dialog else -100.0),
-              badge_bits=jnp.full((1, t, 8), -100.0), party_hp_frac=jnp.full((1, t), hp))
+  out = dict(map_id=big(map_id, 256), x=big(x, 256), y=big(y, 256), in_battle=big(battle, 3),
+             dialog_open=jnp.full((1, t), 100.0 if dialog else -100.0),
+             badge_bits=jnp.full((1, t, 8), -100.0), party_hp_frac=jnp.full((1, t), hp))
+  if owned is not None:
+    out['dex_owned'] = big(owned, 152)
+  return out
 
 
 def _cat(*probes):
@@ -162,6 +166,50 @@ def test_other_goal_kinds_read_their_probes():
   explore = dict(none, kind='explore')
   assert float(goals_lib.progress(_cat(_probes(3, 0, 0), _probes(4, 0, 0)), enc(explore))[0][0, 1]) > 0.99
   assert float(goals_lib.progress(_cat(_probes(3, 0, 0), _probes(3, 5, 0)), enc(explore))[0][0, 1]) < 0.01
+
+
+def test_catch_pays_for_a_new_species_not_for_staying_in_a_wild_battle():
+  """With the species probe, a catch goal is reached when the count rises above s_0's; a wild
+  battle alone is half the potential, and leaving it without a catch takes that back."""
+  goal = {k: jnp.asarray(v) for k, v in goals_lib.encode_specs(
+      [dict(kind='catch', map=None, x=None, y=None)], {3: 'A'}).items()}
+  # s_0 walking (2 owned), s_1 in a wild battle, s_2 still in it, s_3 caught (3 owned, battle over).
+  caught = _cat(_probes(3, 1, 1, owned=2), _probes(3, 1, 1, battle=1, owned=2),
+                _probes(3, 1, 1, battle=1, owned=2), _probes(3, 1, 1, owned=3))
+  reached, potential = goals_lib.progress(caught, goal)
+  np.testing.assert_allclose(reached, [[0, 0, 0, 1]], atol=1e-5)
+  np.testing.assert_allclose(potential, [[0, 0.5, 0.5, 1]], atol=1e-5)
+  r = goals_lib.goal_reward(caught, goal, reach_scale=1.0, shape_scale=1.0, gamma=1.0)
+  np.testing.assert_allclose(r, [[0.5, 0, 1.5]], atol=1e-5)
+  # The same battle left by running: no catch, and the half paid on entering is taken back.
+  ran = _cat(*[_probes(3, 1, 1, battle=b, owned=2) for b in (0, 1, 1, 0)])
+  r_ran = goals_lib.goal_reward(ran, goal, reach_scale=1.0, shape_scale=1.0, gamma=1.0)
+  np.testing.assert_allclose(r_ran, [[0.5, 0, -0.5]], atol=1e-5)
+  # The species reward: scale per species on the step the count rises, never negative.
+  np.testing.assert_allclose(goals_lib.species_reward(caught, 2.0), [[0, 0, 2.0]], atol=1e-5)
+  fell = _cat(_probes(3, 1, 1, owned=3), _probes(3, 1, 1, owned=2))
+  np.testing.assert_allclose(goals_lib.species_reward(fell, 2.0), [[0]], atol=1e-6)
+  # A world model without the species probe: no species reward, catch as "in a wild battle".
+  old = _cat(_probes(3, 1, 1), _probes(3, 1, 1, battle=1))
+  np.testing.assert_allclose(goals_lib.species_reward(old, 2.0), [[0]])
+  assert float(goals_lib.progress(old, goal)[0][0, 1]) > 0.99
+
+
+def test_species_probe_reads_the_pokedex_count_and_is_trained():
+  """decode_probe_targets gives the count from the RAM vector; the probe loss counts it."""
+  from dreamer_jax.envs import features
+  from dreamer_jax.world_model import heads as heads_lib
+  ram = np.zeros((2, features.RAM_FEATURES), np.float32)
+  ram[1, features.DEX_OWNED] = 11 / 151
+  targets = features.decode_probe_targets(ram)
+  assert targets['dex_owned'].tolist() == [0, 11]
+  with_dex = _cat(_probes(0, 0, 0, owned=0), _probes(0, 0, 0, owned=0))
+  targets = {k: jnp.asarray(v)[None] for k, v in targets.items()}
+  targets['party_hp_frac'] = jnp.ones((1, 2))
+  loss = heads_lib.probe_loss(with_dex, targets)
+  assert float(loss[0, 0]) < 1e-3 and float(loss[0, 1]) > 50   # The second reads 0, not 11.
+  without = {k: v for k, v in with_dex.items() if k != 'dex_owned'}
+  assert float(heads_lib.probe_loss(without, targets)[0, 1]) < 1e-3
 
 
 @pytest.fixture(scope='module')

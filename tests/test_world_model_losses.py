@@ -106,7 +106,8 @@ def test_each_part_scores_the_batch_s_own_targets(small, total):
   # Continue: logit ln 3 (p = 3/4). Flags: 6 steps 1 (-ln 3/4), 2 steps 0 (-ln 1/4).
   # Probes: map_id 1/2 on map 3 (ln 2); x and y uniform (ln 256 each); in_battle (1/2, 1/4, 1/4)
   # (ln 2 for 'none'); dialog logit -ln 3 (p(open) = 1/4: -ln 3/4 = 0.287682); badges logits 0
-  # (8 ln 2); party_hp_frac 0.5 ((0.5 - 1)^2 = 0.25): 26 ln 2 + 0.287682 + 0.25 = 18.559509.
+  # (8 ln 2); party_hp_frac 0.5 ((0.5 - 1)^2 = 0.25); species owned uniform over 0..151 (ln 152):
+  # 26 ln 2 + 0.287682 + 0.25 + ln 152 = 23.583412.
   map_id = np.full(256, 1 / (2 * 255))
   map_id[3] = 1 / 2
   biases = {('decoder', 'Dense_4'): image, ('reward_head', 'Dense_0'): log(reward),
@@ -115,7 +116,8 @@ def test_each_part_scores_the_batch_s_own_targets(small, total):
             ('probe_head', 'Dense_2'): jnp.zeros(256),
             ('probe_head', 'Dense_3'): log([1 / 2, 1 / 4, 1 / 4]),
             ('probe_head', 'Dense_4'): log([1 / 3]), ('probe_head', 'Dense_5'): jnp.zeros(8),
-            ('probe_head', 'Dense_6'): jnp.full((1,), 0.5)}
+            ('probe_head', 'Dense_6'): jnp.full((1,), 0.5),
+            ('probe_head', 'Dense_7'): jnp.zeros(152)}
 
   def constant(path, x):
     layer = tuple(p.key for p in path[1:3])
@@ -130,7 +132,7 @@ def test_each_part_scores_the_batch_s_own_targets(small, total):
   assert metrics['image_loss'] == pytest.approx(5696 * ln2 + 64 * np.log(6), rel=1e-5)
   assert metrics['reward_loss'] == pytest.approx(1.25 * ln2, rel=1e-5)
   assert metrics['cont_loss'] == pytest.approx((6 * -np.log(0.75) + 2 * np.log(4)) / 8, rel=1e-5)
-  probe = 26 * ln2 - np.log(0.75) + 0.25
+  probe = 26 * ln2 - np.log(0.75) + 0.25 + np.log(152)
   assert metrics['ram_probe_loss'] == pytest.approx(probe, rel=1e-5)
   # The prior probes read the same constant head, but not at the 2 episode starts of the 8 steps.
   assert metrics['prior_probe_loss'] == pytest.approx(6 / 8 * probe, rel=1e-5)

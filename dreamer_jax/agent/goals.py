@@ -6,7 +6,8 @@ A batch of goals is a dict of int32 arrays [N]: kind (index into `planner.goals.
 through), so hindsight goals made inside a jitted function embed the same way as planned ones.
 
 The goal reward has the meaning of `planner.goals.GoalProgress`, evaluated on what the world model's
-RAM probes read from each imagined state (map, x, y, battle kind, dialog, party HP): the probability
+RAM probes read from each imagined state (map, x, y, battle kind, dialog, party HP, species owned
+where the model has that probe): the probability
 that the goal holds at s_t (`reached`), and a potential Φ(s_t) in [0, 1] whose increase is paid as a
 shaped term (potential-based, so it does not change which policy is optimal).
 """
@@ -18,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dreamer_jax.planner import goals as planner_goals
+from dreamer_jax.world_model import heads as heads_lib
 
 GOAL_KINDS = planner_goals.GOAL_KINDS
 KIND = {k: i for i, k in enumerate(GOAL_KINDS)}
@@ -86,10 +88,13 @@ def progress(probes, goal):
     goal holds at s_t, with `GoalProgress`'s meaning:
       navigate: on the target map (and tile, if given); talk: a text box is open there;
       battle: in a battle (a trainer battle on the target map when a tile is given);
-      heal: the party's HP full and out of battle; catch: in a wild battle (the step before a catch;
-      a species-owned probe would make it exact); explore: on another map than at s_0.
+      heal: the party's HP full and out of battle; catch: more species owned than at s_0 (the
+      expected count of the species probe, clipped to [0, 1]; a model without that probe: in a
+      wild battle, the step before a catch); explore: on another map than at s_0.
     The potential grows as the tile distance to the goal shrinks on its map (navigate, talk,
-    battle with a tile), with the party's HP (heal), and equals `reached` otherwise.
+    battle with a tile), with the party's HP (heal), for catch is max(caught, ½ in a wild battle)
+    (entering a wild battle pays half, leaving it without a catch takes that back), and equals
+    `reached` otherwise.
   """
   kind = goal['kind'][:, None]
   on_map = _prob_of(probes['map_id'], goal['map'])
@@ -106,18 +111,41 @@ def progress(probes, goal):
   left_start = 1.0 - _prob_of(probes['map_id'], start_map)
   tile_goal = goal['x'][:, None] >= 0
   battle_reached = jnp.where(tile_goal, battle[..., 2] * on_map, in_battle)
+  if 'dex_owned' in probes:
+    caught = caught_since_start(probes)
+    catch_reached, catch_potential = caught, jnp.maximum(caught, 0.5 * battle[..., 1])
+  else:
+    catch_reached = catch_potential = battle[..., 1]
   heal_reached = jnp.clip((hp - 0.95) / 0.05, 0.0, 1.0) * (1.0 - in_battle) * on_map
   reached = jnp.select(
       [kind == KIND['navigate'], kind == KIND['talk'], kind == KIND['battle'],
        kind == KIND['heal'], kind == KIND['catch']],
-      [on_map * at_tile, on_map * dialog, battle_reached, heal_reached, battle[..., 1]],
+      [on_map * at_tile, on_map * dialog, battle_reached, heal_reached, catch_reached],
       left_start)
   toward = on_map * near
   potential = jnp.select(
       [kind == KIND['navigate'], kind == KIND['talk'], (kind == KIND['battle']) & tile_goal,
-       kind == KIND['heal']],
-      [toward, toward, toward, hp * on_map], reached)
+       kind == KIND['heal'], kind == KIND['catch']],
+      [toward, toward, toward, hp * on_map, catch_potential], reached)
   return reached, potential
+
+
+def caught_since_start(probes):
+  """Species caught since s_0 [N, T+1] in [0, 1]: the species probe's expected count at s_t less
+  that at s_0, clipped (the count never falls)."""
+  owned = heads_lib.dex_expected(probes)
+  return jnp.clip(owned - owned[:, :1], 0.0, 1.0)
+
+
+def species_reward(probes, scale):
+  """The reward for new species on arriving at s_1..s_T -> [N, T]: scale times the increase of the
+  species probe's expected count (never negative: the Pokédex only grows); zeros for a model
+  without that probe. This is the catch reward the reward head cannot give: whether a species is
+  new depends on the whole episode, which the latent carries as the count."""
+  if 'dex_owned' not in probes:
+    return jnp.zeros(probes['map_id'].shape[:2])[:, 1:]
+  owned = heads_lib.dex_expected(probes)
+  return scale * jnp.maximum(owned[:, 1:] - owned[:, :-1], 0.0)
 
 
 def goal_reward(probes, goal, reach_scale, shape_scale, gamma):

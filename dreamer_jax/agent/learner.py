@@ -172,11 +172,13 @@ def imagined_rewards(wm, wm_params, traj, goal, ac):
   probe outputs [N, H+1, ...] of s_0..s_H.
 
   The world model's reward head contributes only what it was trained on (the history-free terms,
-  `world_model.reward_terms`), scaled by agent.task_reward; the goal reward comes from the probes.
+  `world_model.reward_terms`), scaled by agent.task_reward; new species come from the species
+  probe (agent.species_reward per species), the goal reward from the probes.
   """
   reward, cont, probes = imagine.predict(wm, wm_params, traj['feat'])
   goal_r = goals_lib.goal_reward(probes, goal, ac.goal_reach, ac.goal_shape, ac.gamma)
-  return ac.task_reward * reward[:, 1:] + goal_r, cont[:, 1:], probes
+  species_r = goals_lib.species_reward(probes, float(ac.get('species_reward', 0.0)))
+  return ac.task_reward * reward[:, 1:] + species_r + goal_r, cont[:, 1:], probes
 
 
 def make_imagine_step(wm, actor, critic, ac, update_actor=True):

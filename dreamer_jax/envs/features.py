@@ -79,21 +79,27 @@ def ram_features(snap):
   return np.array(values, dtype=np.float32)
 
 
+DEX_OWNED = RAM_FEATURE_NAMES.index('dex_owned')
+DEX_MAX = 151
+
+
 def decode_probe_targets(ram):
-  """Decodes the fixed first 16 features back to game quantities.
+  """Decodes the fixed first 16 features back to game quantities (and the Pokédex count where the
+  vector has it).
 
   Args:
     ram: float array [..., R] of `ram_features` vectors.
 
   Returns:
     dict of numpy arrays over the leading dims: map_id, x, y (int32), in_battle (int32, 0/1/2),
-    dialog_open (bool), badge_bits [..., 8] (bool), party_hp_frac (float32).
+    dialog_open (bool), badge_bits [..., 8] (bool), party_hp_frac (float32); dex_owned (int32,
+    species owned, 0..151) where R > 35.
   """
   ram = np.asarray(ram)
   if ram.shape[-1] < 16:
     raise ValueError(f'ram features have shape {ram.shape}; expected [..., R] with R >= 16.')
   as_int = lambda i: np.rint(ram[..., i] * 255.0).astype(np.int32)
-  return {
+  out = {
       'map_id': as_int(0),
       'x': as_int(1),
       'y': as_int(2),
@@ -102,3 +108,6 @@ def decode_probe_targets(ram):
       'badge_bits': ram[..., 6:14] > 0.5,
       'party_hp_frac': ram[..., 14].astype(np.float32),
   }
+  if ram.shape[-1] > DEX_OWNED:
+    out['dex_owned'] = np.rint(ram[..., DEX_OWNED] * DEX_MAX).astype(np.int32)
+  return out

@@ -17,6 +17,7 @@ SYMLOG_RANGE = 20.0
 BYTE_CLASSES = 256
 BATTLE_KINDS = 3     # none, wild, trainer (`features.decode_probe_targets` order).
 NUM_BADGES = 8
+DEX_CLASSES = 152    # Species owned, 0..151 (the Pokédex count, `features.DEX_OWNED`).
 
 
 def twohot_bins(num_bins):
@@ -87,14 +88,17 @@ class ContHead(nn.Module):
 
 class ProbeHead(nn.Module):
   """feat [..., F] -> dict of probe outputs: map_id, x, y [..., 256] and in_battle [..., 3] logits;
-  dialog_open [...] and badge_bits [..., 8] Bernoulli logits; party_hp_frac [...] (a value)."""
+  dialog_open [...] and badge_bits [..., 8] Bernoulli logits; party_hp_frac [...] (a value); with
+  `dex`, dex_owned [..., 152] logits (species owned: what a catch changes, so that imagination can
+  pay for catches)."""
   layers: int
   units: int
+  dex: bool = False
 
   @nn.compact
   def __call__(self, feat):
     x = MLP(self.layers, self.units)(feat)
-    return dict(
+    out = dict(
         map_id=nn.Dense(BYTE_CLASSES)(x),
         x=nn.Dense(BYTE_CLASSES)(x),
         y=nn.Dense(BYTE_CLASSES)(x),
@@ -103,6 +107,15 @@ class ProbeHead(nn.Module):
         badge_bits=nn.Dense(NUM_BADGES)(x),
         party_hp_frac=nn.Dense(1)(x)[..., 0],
     )
+    if self.dex:   # Last, so that the other layers keep their names (older checkpoints load).
+      out['dex_owned'] = nn.Dense(DEX_CLASSES)(x)
+    return out
+
+
+def dex_expected(outputs):
+  """The expected species count E[dex_owned] [...] of `ProbeHead` outputs made with `dex`."""
+  probs = jax.nn.softmax(outputs['dex_owned'], -1)
+  return jnp.sum(probs * jnp.arange(probs.shape[-1], dtype=probs.dtype), -1)
 
 
 def cross_entropy(logits, labels):
@@ -119,7 +132,9 @@ def probe_loss(outputs, targets):
   """Summed probe losses [...] from `ProbeHead` outputs and `features.decode_probe_targets` targets."""
   ce = cross_entropy
   bce = lambda logits, y: optax.sigmoid_binary_cross_entropy(logits, y.astype(jnp.float32))
-  return (ce(outputs['map_id'], targets['map_id'])
+  dex = (ce(outputs['dex_owned'], targets['dex_owned'])
+         if 'dex_owned' in outputs and 'dex_owned' in targets else 0.0)
+  return (dex + ce(outputs['map_id'], targets['map_id'])
           + ce(outputs['x'], targets['x'])
           + ce(outputs['y'], targets['y'])
           + ce(outputs['in_battle'], targets['in_battle'])
@@ -130,7 +145,10 @@ def probe_loss(outputs, targets):
 
 def probe_decode(outputs):
   """`ProbeHead` outputs -> the most likely game quantities, in `decode_probe_targets`' format."""
+  dex = ({'dex_owned': jnp.argmax(outputs['dex_owned'], -1).astype(jnp.int32)}
+         if 'dex_owned' in outputs else {})
   return dict(
+      **dex,
       map_id=jnp.argmax(outputs['map_id'], -1).astype(jnp.int32),
       x=jnp.argmax(outputs['x'], -1).astype(jnp.int32),
       y=jnp.argmax(outputs['y'], -1).astype(jnp.int32),

@@ -43,6 +43,8 @@ class WorldModel(nn.Module):
   # The RAM features the model was trained on (0 = all it is given): a model trained before the
   # vector grew reads the prefix it knows (`features` only ever appends).
   ram_size: int = 0
+  # A species-owned probe (what imagination pays a catch by); False for models trained without one.
+  dex_probe: bool = False
 
   def setup(self):
     self.encoder = Encoder(self.cnn_depth, self.mlp_layers, self.mlp_units)
@@ -52,7 +54,7 @@ class WorldModel(nn.Module):
     self.decoder = Decoder(tuple(self.image_size), self.cnn_depth, channels)
     self.reward_head = RewardHead(self.mlp_layers, self.mlp_units, self.reward_bins)
     self.cont_head = ContHead(self.mlp_layers, self.mlp_units)
-    self.probe_head = ProbeHead(self.mlp_layers, self.mlp_units)
+    self.probe_head = ProbeHead(self.mlp_layers, self.mlp_units, self.dex_probe)
 
   def encode(self, frame, ram):
     """frame uint8 [N, H, W] (shades, model resolution), ram float [N, R] -> embedding [N, E]."""
@@ -117,7 +119,7 @@ def from_config(wm):
       image_size=size, use_ram=wm.use_ram, image_loss=wm.image_loss, cnn_depth=wm.cnn_depth,
       mlp_layers=wm.mlp_layers, mlp_units=wm.mlp_units, deter=wm.deter, stoch=wm.stoch,
       classes=wm.classes, unimix=wm.unimix, latent_grad=wm.latent_grad,
-      reward_bins=wm.reward_bins)
+      reward_bins=wm.reward_bins, dex_probe=bool(wm.get('dex_probe', False)))
 
 
 def init_params(model, key, ram_size):
