@@ -278,7 +278,7 @@ def get_config(arg=None):
     # Data parallel over the slice's chips: the batch is split across them (a multiple of the
     # device count), collectors on every host's cores.
     d = config.dreamer
-    config.world_model.batch_size = 64
+    config.world_model.batch_size = config.agent.batch_size = 64
     d.demo_episodes, d.random_episodes = 8, 80
     d.wm_pretrain_steps, d.cycles, d.collect_steps, d.train_ratio = 10_000, 2_000, 4_096, 64
     config.agent.bc_steps = 10_000

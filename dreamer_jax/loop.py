@@ -35,6 +35,7 @@ from PIL import Image
 from PIL import ImageDraw
 import tqdm
 
+from dreamer_jax import distributed
 from dreamer_jax.agent import evaluate as agent_evaluate
 from dreamer_jax.agent import learner
 from dreamer_jax.agent import train as agent_train
@@ -157,11 +158,16 @@ class _Run:
     self.progress = (_read_json(self.progress_path, 'progress file')
                      if os.path.exists(self.progress_path) else
                      dict(demos_done=[], cycle=0, env_steps=0, history=[], wall_seconds=0.0))
+    # One process: one stream per sampler, its state saved in progress.json. Several: each its
+    # own stream, drawn afresh per sitting in `build` (distributed.sampler_rng).
     self.wm_rng = np.random.default_rng(config.seed)
     self.ag_rng = np.random.default_rng(config.seed + 1)
     for key, rng in (('wm_sampler', self.wm_rng), ('agent_sampler', self.ag_rng)):
       if self.progress.get(key):
         rng.bit_generator.state = self.progress[key]
+    # Each process samples its share of every batch; the shares are split over the local devices.
+    self.wm_batch = distributed.local_batch_size(int(self.wm_cfg.batch_size))
+    self.ag_batch = distributed.local_batch_size(int(self.ac.batch_size), 'agent.batch_size')
     self.model = model_lib.from_config(self.wm_cfg)
     self.optimizer = wm_train.make_optimizer(self.wm_cfg)
     self.mesh = wm_train.make_mesh()
@@ -205,6 +211,10 @@ class _Run:
       agent = restored[0]
       logging.info('agent resumed: %s', {c: int(agent[c]) for c in agent_train.COUNTERS})
     self.agent = agent
+    if jax.process_count() > 1:
+      self.wm_rng = distributed.sampler_rng(self.config.seed, self.wm_updates)
+      self.ag_rng = distributed.sampler_rng(
+          self.config.seed + 1, sum(self.counter(c) for c in agent_train.COUNTERS))
 
   @property
   def wm_updates(self):
@@ -217,11 +227,15 @@ class _Run:
     """The world model's parameters on one device (the agent's jitted steps and the policy)."""
     return jax.device_get(self.wm_state['params'])
 
+  def actor_params(self, which='actor'):
+    """The actor's (or the clone's) parameters in host memory, for the policy in the game."""
+    return jax.device_get(self.agent[which])
+
   def wm_update(self):
     if self._wm_step is None:
       self._wm_step = wm_train.make_train_step(self.model, self.optimizer, self.wm_cfg, self.mesh)
     batch = data_lib.prepare_batch(
-        self.replay.sample(self.wm_cfg.batch_size, self.wm_cfg.sequence_length, self.wm_rng),
+        self.replay.sample(self.wm_batch, self.wm_cfg.sequence_length, self.wm_rng),
         self.columns)
     self.wm_state, metrics = self._wm_step(self.wm_state, wm_train.shard_batch(batch, self.mesh))
     return metrics
@@ -232,7 +246,7 @@ class _Run:
       if self.counter('bc_steps') == 0 and self._bc_step is None:
         self.agent = learner.start_bc(self.agent, self.ac)
       if self._bc_step is None:
-        self._bc_step = learner.make_bc_step(self.model, self.actor, self.ac)
+        self._bc_step = learner.make_bc_step(self.model, self.actor, self.ac, self.mesh)
       fn = self._bc_step
     else:
       if self.counter('bc_steps') and not agent_train.has_clone(self.agent):
@@ -240,10 +254,11 @@ class _Run:
       actor_moves = counter == 'imagine_steps'
       if actor_moves not in self._imagine_steps:
         self._imagine_steps[actor_moves] = learner.make_imagine_step(
-            self.model, self.actor, self.critic, self.ac, update_actor=actor_moves)
+            self.model, self.actor, self.critic, self.ac, update_actor=actor_moves,
+            mesh=self.mesh)
       fn = self._imagine_steps[actor_moves]
-    batch = agent_train.agent_batch(self.replay.sample(int(self.ac.batch_size),
-                                                       int(self.ac.sequence_length), self.ag_rng))
+    batch = wm_train.shard_batch(agent_train.agent_batch(self.replay.sample(
+        self.ag_batch, int(self.ac.sequence_length), self.ag_rng)), self.mesh, 'agent.batch_size')
     count = self.counter(counter)
     self.agent, metrics = fn(self.agent, wm_params, batch)
     self.agent[counter] = jnp.asarray(count + 1, jnp.int32)
@@ -309,7 +324,7 @@ class _Players:
       for planner, state in zip(self.planners, saved):   # More emulators than before: new ones.
         planner.load_state_dict(state)
     self.map_ids = {name: i for i, name in self.map_names.items()}
-    self.policy = Policy(run.model, run.wm_params(), run.actor, run.agent['actor'],
+    self.policy = Policy(run.model, run.wm_params(), run.actor, run.actor_params(),
                          int(run.ac.goal_dim), self.map_names, batch_size=self.n,
                          seed=config.seed + run.progress['cycle'])
     # Streams 1.. (stream 0 is the demonstrations'); a new sitting's streams start new episodes.
@@ -341,7 +356,7 @@ def collect(run, steps, logs):
   if run.players is None:
     run.players = _Players(run)
   players = run.players
-  players.policy.wm_params, players.policy.actor_params = run.wm_params(), run.agent['actor']
+  players.policy.wm_params, players.policy.actor_params = run.wm_params(), run.actor_params()
   figures = players.collector.collect(players.act, steps)
   planners = players.planners
   logs.scalars('system2', run.progress['env_steps'], dict(
@@ -400,13 +415,13 @@ def evaluate(run, logs, label, gif_steps=0, progress=False):
       frames=(frames, gif_steps) if keep_frames else None)
 
   agent = agent_evaluate.summary(agent_evaluate.play(
-      config, policy_fn(run.agent['actor'], True), int(d.eval_episodes), int(d.eval_max_steps),
+      config, policy_fn(run.actor_params(), True), int(d.eval_episodes), int(d.eval_max_steps),
       desc='eval agent', progress=progress))
   out = dict(agent, env_steps=run.progress['env_steps'], wm_updates=run.wm_updates,
              cycle=run.progress['cycle'])
   if agent_train.has_clone(run.agent):
     out['bc'] = agent_evaluate.summary(agent_evaluate.play(
-        config, policy_fn(run.agent['clone'], False), int(d.eval_episodes),
+        config, policy_fn(run.actor_params('clone'), False), int(d.eval_episodes),
         int(d.eval_max_steps), desc='eval clone', progress=progress))
   if frames:
     out['gif'] = os.path.join(eval_dir, f'{label}.gif')

@@ -56,6 +56,48 @@ def test_phases_run_checkpoint_and_resume(workdir):
   assert wm.deter == config.world_model.deter and actor_params
 
 
+@pytest.mark.parametrize('phase', ['bc', 'imagine'])
+def test_data_parallel_agent_steps_match_one_device(workdir, phase):
+  # The batch split over the two fake CPU devices (tests/conftest.py), the state replicated: the
+  # same update as on one device, up to float reassociation in the gradient all-reduce.
+  from dreamer_jax.agent import learner  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.envs.replay import Replay  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.world_model import evaluate as wm_evaluate  # pylint: disable=g-import-not-at-top
+  assert len(jax.devices()) == 2, 'tests/conftest.py should give JAX two CPU devices'
+  config = _config()
+  ac = config.agent
+  _, wm, wm_params, _, _ = wm_evaluate.load_trained(str(workdir / 'wm'))
+  batch = agent_train.agent_batch(Replay(str(workdir / 'bc')).sample(
+      int(ac.batch_size), int(ac.sequence_length), np.random.default_rng(0)))
+  actor, critic = learner.networks_from_config(ac, wm.num_actions)
+  make = lambda: learner.create_state(actor, critic, ac, wm.deter + wm.stoch * wm.classes,
+                                      jax.random.PRNGKey(1))
+  build = ((lambda mesh: learner.make_bc_step(wm, actor, ac, mesh)) if phase == 'bc' else
+           (lambda mesh: learner.make_imagine_step(wm, actor, critic, ac, mesh=mesh)))
+  single_state, single = build(None)(make(), wm_params, batch)
+  mesh = wm_train.make_mesh()
+  sharded_batch = wm_train.shard_batch(batch, mesh, 'agent.batch_size')
+  assert sharded_batch['label'].sharding.shard_shape(batch['label'].shape)[0] == ac.batch_size // 2
+  sharded_state, sharded = build(mesh)(make(), wm_params, sharded_batch)
+  assert set(sharded_state['actor']['params']) and all(
+      x.sharding.is_fully_replicated for x in jax.tree_util.tree_leaves(sharded_state))
+  for key in single:
+    np.testing.assert_allclose(float(sharded[key]), float(single[key]), rtol=1e-3, atol=1e-5,
+                               err_msg=key)
+  lr = ac.bc_lr if phase == 'bc' else max(ac.actor_lr, ac.critic_lr)
+  for name in ('actor', 'critic'):
+    for a, b in zip(jax.tree_util.tree_leaves(single_state[name]),
+                    jax.tree_util.tree_leaves(sharded_state[name])):
+      np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=0.1 * lr, err_msg=name)
+
+
+def test_an_agent_batch_not_divisible_by_devices_is_one_sentence(workdir):
+  config = _config()
+  config.agent.batch_size = 3
+  with pytest.raises(UserError, match='agent.batch_size is 3; expected a multiple of the 2'):
+    agent_train.train(config, str(workdir / 'wm'), str(workdir / 'bc'), progress=False)
+
+
 def test_user_mistakes_end_in_one_sentence(workdir, tmp_path):
   config = _config()
   with pytest.raises(UserError, match='has no expert labels'):

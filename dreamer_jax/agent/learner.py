@@ -23,6 +23,7 @@ from dreamer_jax.agent import returns as returns_lib
 from dreamer_jax.errors import UserError
 from dreamer_jax.world_model import data as data_lib
 from dreamer_jax.world_model import model as model_lib
+from dreamer_jax.world_model import train as wm_train
 from dreamer_jax.world_model.rssm import feature
 
 sg = jax.lax.stop_gradient
@@ -116,9 +117,10 @@ def _bc_inputs(wm, wm_params, batch, key, dim):
   return feat, goal_vec, jnp.maximum(batch['label'].reshape(-1), 0), bc_mask(batch).reshape(-1)
 
 
-def make_bc_step(wm, actor, ac):
+def make_bc_step(wm, actor, ac, mesh=None):
   """Compiles `step(state, wm_params, batch) -> (state, metrics)`: one cross-entropy update of the
-  actor towards the expert's labels on posterior states of real sequences."""
+  actor towards the expert's labels on posterior states of real sequences. With `mesh` the batch
+  is split over its devices (`world_model.train.shard_batch`), the rest replicated."""
   bc_opt, _, _ = optimizers(ac)
   dim = int(ac.goal_dim)
 
@@ -136,7 +138,7 @@ def make_bc_step(wm, actor, ac):
                  step=state['step'] + 1)
     return state, dict(bc_loss=loss, bc_accuracy=acc, labelled=mask.mean())
 
-  return jax.jit(step, donate_argnums=0)
+  return wm_train.jit_data_parallel(step, mesh, num_args=3)
 
 
 def make_bc_eval(wm, actor, ac):
@@ -181,11 +183,12 @@ def imagined_rewards(wm, wm_params, traj, goal, ac):
   return ac.task_reward * reward[:, 1:] + species_r + goal_r, cont[:, 1:], probes
 
 
-def make_imagine_step(wm, actor, critic, ac, update_actor=True):
+def make_imagine_step(wm, actor, critic, ac, update_actor=True, mesh=None):
   """Compiles `step(state, wm_params, batch) -> (state, metrics)`: start states from the posterior
   of a real batch (every [B, T] position), H imagined steps under the actor, λ-returns, one actor
   update (REINFORCE, PPO epochs or GRPO) and one critic update. With update_actor=False only the
-  critic learns (its warm-up on the cloned policy's returns)."""
+  critic learns (its warm-up on the cloned policy's returns). With `mesh` the real batch, hence the
+  start states, is split over its devices, the rest replicated."""
   _, actor_opt, critic_opt = optimizers(ac)
   dim, horizon, kind = int(ac.goal_dim), int(ac.horizon), ac.critic
   group = int(ac.grpo_group) if ac.actor_loss == 'grpo' else 1
@@ -267,4 +270,4 @@ def make_imagine_step(wm, actor, critic, ac, update_actor=True):
                    value_mean=value.mean(), return_scale=scale, goal_reached=reached[:, -1].mean())
     return state, metrics
 
-  return jax.jit(step, donate_argnums=0)
+  return wm_train.jit_data_parallel(step, mesh, num_args=3)

@@ -82,7 +82,9 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
   replay = Replay(replay_dir)
   length = int(ac.sequence_length)
   rng = np.random.default_rng(config.seed + 1)
-  sample = lambda: agent_batch(replay.sample(int(ac.batch_size), length, rng))
+  mesh = wm_train.make_mesh()   # Data parallel over the local devices: each holds part of a batch.
+  sample = lambda: wm_train.shard_batch(agent_batch(replay.sample(int(ac.batch_size), length, rng)),
+                                        mesh, 'agent.batch_size')
   batch = sample()
   if phase in ('bc', 'both') and int(ac.bc_steps) > 0:
     replay.require_labels()
@@ -113,12 +115,12 @@ def train(config, workdir, replay_dir, phase='both', minutes=None, clock=time.mo
       continue
     if counter == 'bc_steps':
       state = learner.start_bc(state, ac) if int(state[counter]) == 0 else state
-      step_fn = learner.make_bc_step(wm, actor, ac)
+      step_fn = learner.make_bc_step(wm, actor, ac, mesh)
     else:
       if int(state['bc_steps']) and not int(state['critic_steps']) + int(state['imagine_steps']):
         state = learner.finish_bc(state, ac)   # The clone is frozen once, when RL begins.
       step_fn = learner.make_imagine_step(wm, actor, critic, ac,
-                                          update_actor=counter == 'imagine_steps')
+                                          update_actor=counter == 'imagine_steps', mesh=mesh)
     logging.info('agent phase %s: %d -> %d updates', counter, int(state[counter]), budgets[counter])
     while int(state[counter]) < budgets[counter]:
       count = int(state[counter])

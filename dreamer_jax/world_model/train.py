@@ -84,15 +84,26 @@ def make_train_step(model, optimizer, wm, mesh=None):
     metrics = dict(metrics, grad_norm=optax.global_norm(grads), temp=temp)
     return dict(params=params, opt_state=opt_state, step=state['step'] + 1, key=key), metrics
 
+  return jit_data_parallel(step, mesh)
+
+
+def jit_data_parallel(step, mesh=None, num_args=2):
+  """`jax.jit(step, donate_argnums=0)` for `step(state, ..., batch) -> (state, metrics)`.
+
+  With `mesh`, the batch (the last of `num_args` arguments) is split over the mesh's data axis and
+  every other argument and both outputs are replicated: XLA inserts the gradient all-reduce, and
+  the result matches one device's up to float reassociation.
+  """
   if mesh is None:
     return jax.jit(step, donate_argnums=0)
   replicated = NamedSharding(mesh, P())
-  return jax.jit(step, in_shardings=(replicated, NamedSharding(mesh, P(DATA_AXIS))),
-                 out_shardings=(replicated, replicated), donate_argnums=0)
+  return jax.jit(step, in_shardings=(replicated,) * (num_args - 1) + (
+      NamedSharding(mesh, P(DATA_AXIS)),), out_shardings=(replicated, replicated),
+                 donate_argnums=0)
 
 
-def shard_batch(batch, mesh):
-  """Puts a prepared numpy batch on the devices, split over the batch axis.
+def shard_batch(batch, mesh, name='world_model.batch_size'):
+  """Puts a prepared numpy batch on the devices, split over the batch axis (every leaf's first).
 
   One process: `batch` is the whole batch. Several (`jax.distributed`): `batch` is this process's
   share (`distributed.local_batch_size` sequences) and the global batch is the processes' shares
@@ -103,11 +114,11 @@ def shard_batch(batch, mesh):
   if jax.process_count() == 1:
     n = mesh.devices.size
     if b % n:
-      raise UserError(f'world_model.batch_size is {b}; expected a multiple of the {n} devices.')
+      raise UserError(f'{name} is {b}; expected a multiple of the {n} devices.')
     return jax.device_put(batch, sharding)
   n = sum(d.process_index == jax.process_index() for d in mesh.devices.flat)
   if b % n:
-    raise UserError(f'this process holds {b} sequences of world_model.batch_size; expected a '
+    raise UserError(f'this process holds {b} sequences of {name}; expected a '
                     f'multiple of its {n} devices.')
   return jax.tree_util.tree_map(
       lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), batch)
