@@ -25,7 +25,9 @@ from dreamer_jax.world_model import train as wm_train
 from tests import gridworld
 
 WM_UPDATES = 700
-AGENT_UPDATES = 300
+# 300 sufficed on an earlier session's CPU (PPO 96%); on another 2-core CPU (AMD EPYC, AVX-512) the
+# float results differ and PPO needed more: 46% at 300, 94% at 500, 100% at 600.
+AGENT_UPDATES = 600
 ALL_LOSSES = os.environ.get('DREAMER_JAX_ALL_LOSSES') == '1'
 EPISODES = 50
 
