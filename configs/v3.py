@@ -163,7 +163,11 @@ def _planner():
       history_len=8,            # Recent goals and their outcomes shown to the LLM.
       heal_below=0.4,           # Offline planner: heal when the lead's HP falls below this fraction...
       min_party=3,              # ...catch until the party has this many mons...
-      level_margin=2,           # ...and train until the lead out-levels the gym leader's best by this.
+      level_margin=2,           # ...and train until the lead out-levels the gym leader's best by this;
+      min_species=10,           # with every badge held it catches until this many species are owned.
+                                # tinymon's evaluation and planner demos end at every badge and these.
+      waypoints=True,           # A goal maps away is set as 'navigate' to the next map on the way.
+                                # (A workdir whose config lacks these two plays as it was trained.)
       scripted_goals='',        # JSON list of replies for backend='scripted'.
       goal_embedding_dim=64,
   ))

@@ -37,7 +37,7 @@ def _state(map_name='LEAF TOWN', x=7, y=8, badge_bits=0, levels=(6,), hp=None, *
 
 
 def _plan(state, current=None):
-  planner = offline.OfflinePlanner(WORLD)
+  planner = offline.OfflinePlanner(WORLD, waypoints=True)
   _, spec, _ = goals.parse_reply(planner.propose(state, current), INDEX)
   return spec
 
@@ -54,10 +54,52 @@ def test_offline_goals_follow_the_game_plan():
   assert train['kind'] == 'battle' and train['x'] is None             # train in grass,
   assert WORLD.map_by_id(INDEX.map_id(train['map'])).encounters      # on a map with encounters.
   assert _plan(_state(levels=strong)) == _leader_spec(0)
-  assert _plan(_state(badge_bits=0b001, levels=strong)) == _leader_spec(1)
-  assert _plan(_state(badge_bits=0b011, levels=strong)) == _leader_spec(2)
+  assert _plan(_state('MOSS CITY', badge_bits=0b001, levels=strong)) == _leader_spec(1)
+  assert _plan(_state('EMBER CITY', badge_bits=0b011, levels=strong)) == _leader_spec(2)
   assert _plan(_state(badge_bits=0b111, levels=strong))['kind'] == 'explore'
   assert _plan(_state(levels=strong, steps_without_progress=10_000))['kind'] == 'explore'
+
+
+def test_with_every_badge_the_offline_planner_catches_up_to_min_species():
+  strong, done = (30, 30, 30), 0b111
+  planner = offline.OfflinePlanner(WORLD, min_species=10)
+  plan = lambda **k: goals.parse_reply(planner.propose(_state(badge_bits=done, levels=strong, **k)),
+                                       INDEX)[1]
+  assert plan(pokedex_owned=9)['kind'] == 'catch'
+  assert plan(pokedex_owned=10)['kind'] == 'explore'
+  assert plan(pokedex_owned=9, steps_without_progress=10_000)['kind'] == 'explore'   # Stuck.
+  # Before the last badge the species count changes nothing: the next leader comes first.
+  assert goals.parse_reply(planner.propose(_state('EMBER CITY', badge_bits=0b011, levels=strong,
+                                                  pokedex_owned=3)), INDEX)[1] == _leader_spec(2)
+  # The episode is over with every badge and min_species species, not before.
+  assert not offline.finished(_state(badge_bits=done, pokedex_owned=9), 3, 10)
+  assert offline.finished(_state(badge_bits=done, pokedex_owned=10), 3, 10)
+  assert not offline.finished(_state(badge_bits=0b011, pokedex_owned=15), 3, 10)
+  assert offline.finished(_state(badge_bits=done, pokedex_owned=1), 3)   # Old configs: badges.
+  config = v3.get_config().planner
+  config.backend = 'offline'
+  rules = async_planner.build_planner(config, WORLD).rules
+  assert rules.min_species == config.min_species == 10 and rules.waypoints
+  del config.min_species, config.waypoints        # A workdir's config from before them.
+  rules = async_planner.build_planner(config, WORLD).rules
+  assert rules.min_species == 0 and not rules.waypoints
+
+
+def test_a_goal_maps_away_is_given_one_map_at_a_time():
+  # tinymon's gyms share one layout (every leader stands at the same cell), so from LEAF TOWN the
+  # MOSS GYM leader is given as the walk north, map by map, never as a far 'battle' goal.
+  strong, walk = (30, 30, 30), lambda name: {'kind': 'navigate', 'map': name, 'x': None, 'y': None}
+  assert _leader_spec(0)['x'] == _leader_spec(1)['x'] and _leader_spec(0)['y'] == _leader_spec(1)['y']
+  assert _plan(_state(badge_bits=0b001, levels=strong)) == walk('ROUTE 1')
+  assert _plan(_state('ROUTE 1', 5, 10, 0b001, strong)) == walk('MOSS CITY')
+  assert _plan(_state('LEAF GYM', 4, 5, 0b001, strong)) == walk('LEAF TOWN')
+  assert _plan(_state(levels=strong)) == _leader_spec(0)          # LEAF GYM is next door.
+  # A heal from the gym walks out first; the nurse next door is the goal itself.
+  assert _plan(_state('LEAF GYM', 4, 5, 0b001, strong, hp=(0, 5, 5))) == walk('LEAF TOWN')
+  assert _plan(_state(levels=strong, hp=(0, 5, 5)))['kind'] == 'heal'
+  # Without waypoints (a config from before them) the far goal itself.
+  far = offline.OfflinePlanner(WORLD).propose(_state(badge_bits=0b001, levels=strong))
+  assert goals.parse_reply(far, INDEX)[1] == _leader_spec(1)
 
 
 def test_offline_heals_at_the_nearest_reachable_nurse():

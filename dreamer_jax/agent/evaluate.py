@@ -12,12 +12,13 @@ import tqdm
 from dreamer_jax.agent import train as agent_train
 from dreamer_jax.agent.policy import Policy
 from dreamer_jax.envs import gb_env
+from dreamer_jax.planner import offline
 
 FLOOR = 'random'
 RED_BADGES = 8            # Pokémon Red's badges: a game without world data ends an episode at 8.
 
 
-def _episode(env, planner, act, max_steps, bar, all_badges):
+def _episode(env, planner, act, max_steps, bar, all_badges, min_species=0):
   obs, info = env.reset()
   state, frame = info['state'], obs['frame']
   steps, ret, badge_steps, maps = 0, 0.0, [], {state['map_id']}
@@ -32,7 +33,7 @@ def _episode(env, planner, act, max_steps, bar, all_badges):
       badge_steps += [steps] * (state['badges'] - badges)
       badges = state['badges']
     bar.update()
-    if truncated or badges >= all_badges:
+    if truncated or offline.finished(state, all_badges, min_species):
       break
   return dict(badges=badges, species_owned=state['pokedex_owned'], maps_visited=len(maps),
               steps=steps, episode_return=round(ret, 3), steps_to_badges=badge_steps)
@@ -42,14 +43,16 @@ def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', pro
   """Plays `episodes` episodes of the config's game with `act_fn(obs, goal_spec, first) -> action`
   and the config's planner; each from the start state (or `state_path`). Returns the episode dicts.
 
-  An episode ends at `max_steps` or with every badge: tinymon's gyms (world data), or Pokémon Red's
-  8 (no world data: System 2 checks goals against the game's map names and explores by default).
+  An episode ends at `max_steps` or with every badge: tinymon's gyms (world data) and
+  config.planner.min_species species (the offline planner's plan), or Pokémon Red's 8 badges (no
+  world data: System 2 checks goals against the game's map names and explores by default).
   """
   from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
   env = gb_env.GameBoyEnv.from_config(config.env, config.reward, max_episode_steps=max_steps,
                                       state_path=state_path or config.env.state_path or None)
   world, names = async_planner.game_world(env.game.name)
   all_badges = len(world.gyms) if world is not None else RED_BADGES
+  min_species = int(config.planner.get('min_species', 0)) if world is not None else 0
   out = []
   bar = tqdm.tqdm(total=episodes * max_steps, desc=desc, unit='step', disable=not progress,
                   mininterval=1.0)
@@ -58,7 +61,7 @@ def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', pro
       planner = async_planner.build_planner(config.planner, world, asynchronous=False,
                                             map_names=names)
       try:
-        out.append(_episode(env, planner, act_fn, max_steps, bar, all_badges))
+        out.append(_episode(env, planner, act_fn, max_steps, bar, all_badges, min_species))
       finally:
         planner.close()
   finally:

@@ -194,7 +194,8 @@ class _ExpertPlayer(_Player):
 
 class _PlannerPlayer(_ExpertPlayer):
   """System 2 (the planner backend in `planner_config`, offline by default) setting goals for the
-  expert's GoalController, as `experiments.plan --mode play` runs; the episode ends at 3 badges."""
+  expert's GoalController, as `experiments.plan --mode play` runs; the episode ends at 3 badges
+  with planner_config.min_species species (the offline planner's plan done)."""
 
   def __init__(self, env, seed, epsilon, planner_config, badges=3):
     super().__init__(env, seed, epsilon)
@@ -204,6 +205,7 @@ class _PlannerPlayer(_ExpertPlayer):
                                                       asynchronous=False)
     self._controller = controller.GoalController(self._world)
     self._planner, self._plan, self._goal_count, self._badges = None, None, 0, badges
+    self._min_species = int(planner_config.get('min_species', 0))
 
   def begin_episode(self):
     if self._planner is not None:
@@ -221,7 +223,8 @@ class _PlannerPlayer(_ExpertPlayer):
     return self._controller.act(memory, self._plan.goal_spec), self._plan.goal_spec
 
   def episode_over(self):
-    return self._env.state()['badges'] >= self._badges
+    from dreamer_jax.planner import offline  # pylint: disable=g-import-not-at-top
+    return offline.finished(self._env.state(), self._badges, self._min_species)
 
   def close(self):
     if self._planner is not None:

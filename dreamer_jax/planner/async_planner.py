@@ -344,7 +344,8 @@ def build_planner(config, world, backend=None, asynchronous=True, map_names=None
   if world is not None:
     index = goals.WorldIndex.from_world(world)
     rules = offline.OfflinePlanner(world, config.heal_below, config.min_party, config.level_margin,
-                                   config.replan_stuck_steps)
+                                   config.replan_stuck_steps, config.get('min_species', 0),
+                                   config.get('waypoints', False))
   else:
     index = goals.WorldIndex(map_names=dict(map_names), map_sizes={})
     rules = offline.ExplorePlanner()

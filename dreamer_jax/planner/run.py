@@ -13,6 +13,7 @@ from dreamer_jax.envs import gb_env
 from dreamer_jax.tinymon import world as tinymon_world
 from dreamer_jax.errors import UserError
 from dreamer_jax.planner import async_planner
+from dreamer_jax.planner import offline
 
 
 def _tinymon_env(config, rom_path, state_path, max_episode_steps=None):
@@ -62,7 +63,8 @@ def play(config, max_steps=20000, rom_path=None, state_path=None, backend='offli
   """Plays with the planner as System 2 and the expert's GoalController as System 1.
 
   Each step: state -> planner.poll (judging the goal done with GoalController.done) -> goal_spec ->
-  GoalController.act -> env.step, until `badges` badges or `max_steps` steps.
+  GoalController.act -> env.step, until `badges` badges and config.planner.min_species species, or
+  `max_steps` steps.
 
   Returns:
     {"badges", "steps", "won", "seconds", "goals" (how many were set), "goal_kinds" {kind: count},
@@ -82,7 +84,8 @@ def play(config, max_steps=20000, rom_path=None, state_path=None, backend='offli
     memory = env.emulator.memory
     plan, goal_count = None, 0
     bar = tqdm(total=max_steps, desc='plan+expert', disable=not progress, mininterval=1.0)
-    while steps < max_steps and state['badges'] < badges:
+    min_species = int(config.planner.get('min_species', 0))
+    while steps < max_steps and not offline.finished(state, badges, min_species):
       done = controller.done(memory, plan.goal_spec) if plan is not None else None
       plan = planner.poll(state, obs['frame'], goal_done=done)
       if planner.goal_count != goal_count:
@@ -102,7 +105,8 @@ def play(config, max_steps=20000, rom_path=None, state_path=None, backend='offli
     if env is not None:
       env.close()
   return {
-      'badges': state['badges'], 'steps': steps, 'won': state['badges'] >= badges,
+      'badges': state['badges'], 'steps': steps,
+      'won': offline.finished(state, badges, int(config.planner.get('min_species', 0))),
       'seconds': round(time.perf_counter() - start, 2), 'goals': goal_count,
       'goal_kinds': dict(kinds), 'species_owned': state['pokedex_owned'],
       'party_levels': state['party_levels'], 'map_id': state['map_id'],
