@@ -14,7 +14,8 @@ anything touches a device (the entry points call it first thing in `main`). It i
 or by a config's optional `distributed` section with fields coordinator, num_processes and
 process_id (set fields win over the environment's). Without any of these the run is one process.
 
-With several processes each one samples `local_batch_size(batch_size)` sequences from its own
+With several processes each one keeps its replay, progress and logs in `process_dir(workdir)`
+(process 0: the workdir itself) and samples `local_batch_size(batch_size)` sequences from its own
 stream (`sampler_rng`); `world_model.train.shard_batch` joins the shares into the global batch. One
 process samples the whole batch from `np.random.default_rng(seed)`, as before.
 """
@@ -106,6 +107,14 @@ def maybe_initialize(config=None, environ=None):
 def is_primary():
   """Whether this is process 0 (the one that prints and writes what is written once)."""
   return jax.process_index() == 0
+
+
+def process_dir(workdir):
+  """Where this process keeps what is its own: `workdir` for process 0 (and a single process),
+  `workdir/process_<i>` for process i > 0, so processes sharing one file system never write the
+  same replay, progress, log or evaluation file; checkpoints stay in `workdir` (process 0 writes)."""
+  i = jax.process_index()
+  return workdir if i == 0 else os.path.join(workdir, f'process_{i}')
 
 
 def local_batch_size(batch_size, name='world_model.batch_size'):

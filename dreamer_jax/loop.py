@@ -15,6 +15,7 @@ workdir is the other commands' layout, so experiments.evaluate / train_agent / p
   checkpoints/       the world model (orbax)      agent/checkpoints/  System 1 (orbax)
   metrics.jsonl      one JSON line per log        tb/  TensorBoard events (scalars, strips, goals)
   eval/              evaluation JSONs, an agent episode GIF each, progress.png
+  process_<i>/       with several processes, process i > 0's own replay, progress, logs, eval
 
 Resuming: every checkpoint saves the world model, then the agent, then progress.json (atomically
 replaced), so a SIGKILL at any moment loses at most the work since the last checkpoint; replay
@@ -23,6 +24,7 @@ chunks reported written are on disk already. A damaged checkpoint falls back to 
 
 import json
 import os
+import shutil
 import statistics
 import time
 
@@ -153,8 +155,16 @@ class _Run:
   def __init__(self, config, workdir):
     self.config, self.workdir = config, workdir
     self.wm_cfg, self.ac = config.world_model, config.agent
-    self.replay_dir = config.dreamer.demos or os.path.join(workdir, 'replay')
-    self.progress_path = os.path.join(workdir, 'progress.json')
+    # Process 0 keeps its files in the workdir, process i > 0 in workdir/process_<i>: its own
+    # replay (a copy of config.dreamer.demos, which only process 0 appends to), progress and logs.
+    self.own_dir = distributed.process_dir(workdir)
+    self.replay_dir = os.path.join(self.own_dir, 'replay')
+    if config.dreamer.demos and self.own_dir == workdir:
+      self.replay_dir = config.dreamer.demos
+    elif config.dreamer.demos and not os.path.isdir(self.replay_dir):
+      shutil.copytree(config.dreamer.demos, self.replay_dir + '.partial', dirs_exist_ok=True)
+      os.replace(self.replay_dir + '.partial', self.replay_dir)
+    self.progress_path = os.path.join(self.own_dir, 'progress.json')
     self.progress = (_read_json(self.progress_path, 'progress file')
                      if os.path.exists(self.progress_path) else
                      dict(demos_done=[], cycle=0, env_steps=0, history=[], wall_seconds=0.0))
@@ -406,7 +416,7 @@ def evaluate(run, logs, label, gif_steps=0, progress=False):
   from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
   _, names = async_planner.game_world(config.env.game)
   wm_params = run.wm_params()
-  eval_dir = os.path.join(run.workdir, 'eval')
+  eval_dir = os.path.join(run.own_dir, 'eval')
   os.makedirs(eval_dir, exist_ok=True)
   frames = []
 
@@ -447,7 +457,7 @@ def _record_eval(run, logs, result):
              mean_return=result['mean_return'], cycle=run.progress['cycle'])
   run.progress['history'].append(row)
   logs.scalars('eval', env, {k: v for k, v in row.items() if k != 'cycle'})
-  path = os.path.join(run.workdir, 'eval', 'progress.png')
+  path = os.path.join(run.own_dir, 'eval', 'progress.png')
   _plot(path, run.progress['history'])
   logs.image('eval/progress', path, env)
 
@@ -465,10 +475,11 @@ def train_and_evaluate(config, workdir, progress=True, clock=time.monotonic):
   check_config(config, workdir)
   began = clock()
   run = _Run(config, workdir)
+  os.makedirs(run.own_dir, exist_ok=True)
   sitting_before = float(run.progress.get('wall_seconds', 0.0))
   wall = lambda: sitting_before + clock() - began
   out_of_time = lambda: bool(d.minutes) and clock() - began > 60 * float(d.minutes)
-  logs = _Logs(workdir, bool(d.tensorboard))
+  logs = _Logs(run.own_dir, bool(d.tensorboard))
   phase_line = lambda name, detail: logging.info('phase %s: %s', name, detail)
   try:
     # 1. Demonstrations.
@@ -479,7 +490,8 @@ def train_and_evaluate(config, workdir, progress=True, clock=time.monotonic):
         phase_line('demos', f'{name}: {episodes} episodes of <= {max_steps} steps')
         figures = demos_lib.record(
             policy, episodes, run.replay_dir, config.env, config.reward, max_steps=max_steps,
-            seed=config.seed + len(run.progress['demos_done']) * 100, epsilon=eps,
+            seed=config.seed + len(run.progress['demos_done']) * 100 + 10_000 * jax.process_index(),
+            epsilon=eps,
             chunk_size=config.replay.chunk_size, capacity=config.replay.capacity,
             planner_config=config.planner, progress=progress)
         run.progress['demos_done'].append(name)
@@ -580,7 +592,7 @@ def train_and_evaluate(config, workdir, progress=True, clock=time.monotonic):
     bar.close()
 
     # 6. The final evaluation (once; a re-run of a finished workdir prints it again).
-    final_path = os.path.join(workdir, 'eval', 'final.json')
+    final_path = os.path.join(run.own_dir, 'eval', 'final.json')
     if os.path.exists(final_path):
       final = _read_json(final_path, 'evaluation')
       if (final.get('cycle'), final.get('wm_updates')) == (run.progress['cycle'], run.wm_updates):

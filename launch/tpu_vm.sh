@@ -9,7 +9,8 @@
 # KEEP=1 keeps the VM. Needs gcloud with a project set. Multi-host slices call
 # jax.distributed.initialize() on every worker (DREAMER_JAX_MULTIHOST=1: launch/run.sh and
 # dreamer_jax/distributed.py). Orbax writes checkpoints from worker 0 only, so a multi-host
-# WORKDIR on each worker's own disk is one sitting: resuming needs a directory every worker sees.
+# WORKDIR on each worker's own disk is one sitting: resuming needs a directory every worker sees
+# (there worker i > 0 keeps its replay, progress and logs in WORKDIR/process_<i>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${NAME:?set NAME}" "${ZONE:?set ZONE}" "${TYPE:?set TYPE}"

@@ -105,6 +105,28 @@ def test_local_batch_not_divisible_is_a_user_error(monkeypatch):
     distributed.local_batch_size(5)
 
 
+def test_each_process_keeps_its_own_replay_progress_and_logs(monkeypatch, tmp_path):
+  from dreamer_jax import loop   # pylint: disable=g-import-not-at-top
+  demos, workdir = tmp_path / 'my_demos', str(tmp_path / 'run')
+  demos.mkdir()
+  (demos / 'chunk.npz').write_bytes(b'recorded steps')
+  config = v3.get_config('smoke')
+  config.dreamer.demos = str(demos)
+  first = loop._Run(config, workdir)
+  assert (first.own_dir, first.replay_dir) == (workdir, str(demos))   # Process 0: as one process.
+  monkeypatch.setattr(jax, 'process_count', lambda: 2)
+  monkeypatch.setattr(jax, 'process_index', lambda: 1)
+  # Orbax's manager needs the real distributed system; the checkpoint directory is what counts.
+  monkeypatch.setattr(train, 'Checkpoints', lambda directory: directory)
+  other = loop._Run(config, workdir)
+  own = os.path.join(workdir, 'process_1')
+  assert other.own_dir == own and other.progress_path == os.path.join(own, 'progress.json')
+  # Its replay starts as a copy of the demonstrations, which process 0 alone appends to.
+  assert other.replay_dir == os.path.join(own, 'replay')
+  assert open(os.path.join(other.replay_dir, 'chunk.npz'), 'rb').read() == b'recorded steps'
+  assert other.wm_ckpt == workdir   # Checkpoints: the shared workdir's.
+
+
 def test_main_command_needs_one_workdir_for_several_processes():
   # Each process would name its own default workdir by the clock; the command says so instead.
   code = ('import sys, jax; jax.process_count = lambda: 2; from experiments import cli, dreamer; '
