@@ -33,7 +33,7 @@ def test_every_field_from_fake_memory():
       'map_id': 0x0D, 'map_name': 'Route 2', 'x': 7, 'y': 42, 'badges': 2, 'badge_bits': 5,
       'party_count': 2, 'party_hp': [20, 0], 'party_max_hp': [25, 300], 'party_levels': [9, 55],
       'in_battle': 0, 'dialog_open': False, 'pokedex_owned': 3, 'pokedex_seen': 6,
-      'money': 123456, 'steps_without_progress': 17,
+      'pokedex_owned_ids': [1, 4, 151], 'money': 123456, 'steps_without_progress': 17,
   }
   assert json.loads(json.dumps(st)) == st
 

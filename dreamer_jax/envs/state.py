@@ -141,6 +141,8 @@ def state_dict(snap, map_names, steps_without_progress=0):
       'dialog_open': dialog_open(snap),
       'pokedex_owned': bin(snap.dex_owned).count('1'),
       'pokedex_seen': bin(snap.dex_seen).count('1'),
+      'pokedex_owned_ids': [n + 1 for n in range(snap.dex_owned.bit_length())
+                            if snap.dex_owned >> n & 1],   # Dex numbers (tinymon: species ids).
       'money': snap.money,
       'steps_without_progress': int(steps_without_progress),
   }
