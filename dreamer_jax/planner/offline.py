@@ -5,8 +5,9 @@ for a game without world data (Pokémon Red): win the battle in progress, else e
 
 `OfflinePlanner`, in order: finish the current battle; heal at the nearest reachable nurse when the
 lead mon is hurt; explore when stuck; with every badge held, catch until `min_species` species are
-owned (in the nearest grass with a species not owned, from the state's `pokedex_owned_ids`), then
-explore; catch a new species while the party is small; challenge the next badge's gym leader once the lead mon out-levels the leader's
+owned (given the state's `pokedex_owned_ids`: 'battle' in the nearest grass with a species not
+owned, the goal that training in grass sets, since a wild mon not owned is caught rather than
+fought; without the list: 'catch' in the nearest grass), then explore; catch a new species while the party is small; challenge the next badge's gym leader once the lead mon out-levels the leader's
 strongest mon by `level_margin`, else train against wild mons in the reachable tall grass that suits
 the lead. Distances are walking distances over the cell grid (walls, NPCs, badge gates, warps), so
 "nearest" and "reachable" respect the badges held. A goal on a map that is not the next one on the
@@ -138,9 +139,9 @@ class OfflinePlanner:
     if gym is None and levels and not stuck and owned < self.min_species:
       why = f'every badge is held; {owned} species owned of {self.min_species}'
       grass = self._catch_map(here, badges, state.get('pokedex_owned_ids'))
-      if grass is not None:
-        return _reply(f'Catch a species not owned yet in the tall grass of {self.names[grass]}.',
-                      'catch', self.names[grass], rationale=why)
+      if grass is not None:   # Set as training there: wild battles end in a catch of a new one.
+        return _reply(f'Catch species not owned yet in the tall grass of {self.names[grass]}.',
+                      'battle', self.names[grass], rationale=why)
       return _reply('Catch a new species in the nearest tall grass.', 'catch', rationale=why)
     if stuck or gym is None or not levels:
       why = 'no progress for a while' if stuck else (
