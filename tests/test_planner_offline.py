@@ -66,14 +66,6 @@ def test_with_every_badge_the_offline_planner_catches_up_to_min_species():
   plan = lambda **k: goals.parse_reply(planner.propose(_state(badge_bits=done, levels=strong, **k)),
                                        INDEX)[1]
   assert plan(pokedex_owned=9) == {'kind': 'catch', 'map': None, 'x': None, 'y': None}
-  # Told which species are owned: wild battles in the nearest grass that has one of the others
-  # (the goal a trained actor knows from training in grass; a wild mon not owned is caught).
-  every = offline.OfflinePlanner(WORLD, min_species=15)
-  ember = lambda ids: goals.parse_reply(every.propose(_state(
-      'EMBER CITY', 7, 8, done, strong, pokedex_owned=len(ids), pokedex_owned_ids=ids)), INDEX)[1]
-  assert ember(list(range(1, 10))) == {'kind': 'battle', 'map': 'ROUTE 2', 'x': None, 'y': None}
-  assert ember(list(range(1, 12)))['map'] == 'ROUTE 3'        # Routes 1 and 2 are all owned.
-  assert ember([1] + list(range(3, 16)))['map'] == 'ROUTE 1'  # Only ROUTE 1 has the one missing.
   assert plan(pokedex_owned=10)['kind'] == 'explore'
   assert plan(pokedex_owned=9, steps_without_progress=10_000)['kind'] == 'explore'   # Stuck.
   # Before the last badge the species count changes nothing: the next leader comes first.

@@ -5,14 +5,13 @@ for a game without world data (Pokémon Red): win the battle in progress, else e
 
 `OfflinePlanner`, in order: finish the current battle; heal at the nearest reachable nurse when the
 lead mon is hurt; explore when stuck; with every badge held, catch until `min_species` species are
-owned (given the state's `pokedex_owned_ids`: 'battle' in the nearest grass with a species not
-owned, the goal that training in grass sets, since a wild mon not owned is caught rather than
-fought; without the list: 'catch' in the nearest grass), then explore; catch a new species while the party is small; challenge the next badge's gym leader once the lead mon out-levels the leader's
-strongest mon by `level_margin`, else train against wild mons in the reachable tall grass that suits
-the lead. Distances are walking distances over the cell grid (walls, NPCs, badge gates, warps), so
-"nearest" and "reachable" respect the badges held. A goal on a map that is not the next one on the
-walk there is given one map at a time (`waypoints`): 'navigate' to the next map on the way (tinymon's gyms, towns
-and routes share layouts and coordinates, so a far goal is easy to mistake for the nearby twin).
+owned, then explore; catch a new species while the party is small; challenge the next badge's gym
+leader once the lead mon out-levels the leader's strongest mon by `level_margin`, else train
+against wild mons in the reachable tall grass that suits the lead. Distances are walking distances
+over the cell grid (walls, NPCs, badge gates, warps), so "nearest" and "reachable" respect the
+badges held. With `waypoints`, a goal on a map that is not the next one on the walk there is given
+one map at a time, as 'navigate' to the next map on the way (tinymon's gyms, towns and routes share
+layouts and coordinates, so a far goal is easy to mistake for the nearby twin).
 """
 
 from dreamer_jax.tinymon import nav as expert_nav
@@ -137,12 +136,8 @@ class OfflinePlanner:
     gym = next((g for g in self.gyms if not badges >> g[2] & 1), None)
     owned = state.get('pokedex_owned', 0)
     if gym is None and levels and not stuck and owned < self.min_species:
-      why = f'every badge is held; {owned} species owned of {self.min_species}'
-      grass = self._catch_map(here, badges, state.get('pokedex_owned_ids'))
-      if grass is not None:   # Set as training there: wild battles end in a catch of a new one.
-        return _reply(f'Catch species not owned yet in the tall grass of {self.names[grass]}.',
-                      'battle', self.names[grass], rationale=why)
-      return _reply('Catch a new species in the nearest tall grass.', 'catch', rationale=why)
+      return _reply('Catch a new species in the nearest tall grass.', 'catch',
+                    rationale=f'every badge is held; {owned} species owned of {self.min_species}')
     if stuck or gym is None or not levels:
       why = 'no progress for a while' if stuck else (
           'every badge is held' if gym is None else 'no party yet')
@@ -162,19 +157,6 @@ class OfflinePlanner:
     return _reply(f'Challenge {leader.name} in {self.names[gym[0]]} for badge {gym[2]}.', 'battle',
                   self.names[leader.map_id], leader.x, leader.y,
                   f'next badge is bit {gym[2]}; lead level {levels[0]} vs {leader_top}')
-
-  def _catch_map(self, here, badges, owned_ids):
-    """The nearest reachable grass map with a species not in `owned_ids` (None without the list,
-    or when every reachable species is owned)."""
-    if owned_ids is None:
-      return None
-    owned = set(owned_ids)
-    wanted = {m.id for m in self.world.maps if m.id in self.grass_top
-              and any(e[0] not in owned for e in m.encounters)}
-    found = self.nav.path(here, lambda s: s[0] in wanted, badges)
-    if found is None:
-      return None
-    return found[1][-1][0] if found[1] else here[0]
 
   def _nearest_nurse(self, here, badges):
     stands = {}
