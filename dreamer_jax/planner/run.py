@@ -71,6 +71,7 @@ def play(config, max_steps=20000, rom_path=None, state_path=None, backend='offli
      "species_owned", "party_levels", "map_id", "last_goal"}.
   """
   world = tinymon_world.load_world()
+  min_species = int(config.planner.get('min_species', 0))
   planner = async_planner.build_planner(config.planner, world, backend, asynchronous=True)
   controller = expert.GoalController(world)
   kinds = collections.Counter()
@@ -84,7 +85,6 @@ def play(config, max_steps=20000, rom_path=None, state_path=None, backend='offli
     memory = env.emulator.memory
     plan, goal_count = None, 0
     bar = tqdm(total=max_steps, desc='plan+expert', disable=not progress, mininterval=1.0)
-    min_species = int(config.planner.get('min_species', 0))
     while steps < max_steps and not offline.finished(state, badges, min_species):
       done = controller.done(memory, plan.goal_spec) if plan is not None else None
       plan = planner.poll(state, obs['frame'], goal_done=done)
@@ -106,7 +106,7 @@ def play(config, max_steps=20000, rom_path=None, state_path=None, backend='offli
       env.close()
   return {
       'badges': state['badges'], 'steps': steps,
-      'won': offline.finished(state, badges, int(config.planner.get('min_species', 0))),
+      'won': offline.finished(state, badges, min_species),
       'seconds': round(time.perf_counter() - start, 2), 'goals': goal_count,
       'goal_kinds': dict(kinds), 'species_owned': state['pokedex_owned'],
       'party_levels': state['party_levels'], 'map_id': state['map_id'],
