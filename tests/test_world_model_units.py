@@ -298,3 +298,59 @@ def test_mode_latent_takes_each_categorical_s_most_likely_class():
   logits = jnp.log(jnp.array([[[0.2, 0.5, 0.3], [0.6, 0.1, 0.3]]]))
   np.testing.assert_array_equal(rssm.mode_latent(logits), [[[0, 1, 0], [1, 0, 0]]])
 
+
+
+def test_categorical_samples_follow_the_probabilities():
+  probs = jnp.array([[0.0, 0.1, 0.6, 0.3], [1.0, 0.0, 0.0, 0.0]])
+  idx = np.asarray(rssm.categorical(jax.random.PRNGKey(0), jnp.broadcast_to(probs, (20_000, 2, 4))))
+  freq = np.stack([np.bincount(idx[:, i], minlength=4) / len(idx) for i in range(2)])
+  np.testing.assert_allclose(freq, probs, atol=0.012)   # ~4 standard errors at n = 20,000.
+  assert idx.min() >= 0 and idx.max() < 4
+
+
+@pytest.mark.parametrize('size', [(72, 80), (144, 160)])
+def test_the_gathered_first_encoder_stage_is_the_per_patch_one(size):
+  """The encoder's first stage is gathered by patch code; it must equal Dense -> LayerNorm -> SiLU on
+  each 2x2 patch of one-hot shades, with the same parameters, forward and in its gradients."""
+  enc = networks.Encoder(8, 1, 16)
+  frame = jnp.asarray(np.random.default_rng(0).integers(0, 4, (2,) + size), jnp.int32)
+  params = enc.init(jax.random.PRNGKey(0), frame)
+  p = params['params']
+
+  def per_patch(params):
+    p = params['params']
+    x = jax.nn.one_hot(frame, 4)
+    for i in range(len(networks.stage_shapes(size)) - 1):
+      x = networks.space_to_depth(x) @ p[f'Dense_{i}']['kernel']
+      ln = p[f'Norm_{i}']['LayerNorm_0']
+      mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+      x = jax.nn.silu((x - mean) / jnp.sqrt(var + 1e-3) * ln['scale'] + ln['bias'])
+    return x.reshape(x.shape[0], -1)
+
+  np.testing.assert_allclose(enc.apply(params, frame), per_patch(params), rtol=1e-4, atol=1e-5)
+  weights = jax.random.normal(jax.random.PRNGKey(1), per_patch(params).shape)
+  grad = lambda f: jax.grad(lambda q: jnp.sum(f(q) * weights))(params)
+  ours = jax.tree_util.tree_leaves(grad(lambda q: enc.apply(q, frame)))
+  for a, b in zip(ours, jax.tree_util.tree_leaves(grad(per_patch))):
+    np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+  assert p['Dense_0']['kernel'].shape == (16, 8)   # The parameter tree of the per-patch form.
+
+
+def test_bfloat16_products_keep_the_model_s_parameters_and_outputs(small):
+  """`clone(dtype=bfloat16)` runs the same parameters with bfloat16 operands and float32 results:
+  its prior step and heads agree with float32 to bfloat16 rounding."""
+  _, model, params = small
+  half = model.clone(dtype=jnp.bfloat16)
+  carry = model_lib.initial_carry(model, 3)
+  action, key = jnp.array([0, 1, 2]), jax.random.PRNGKey(1)
+  for m in (model, half):
+    carry_m, prior = m.apply(params, carry, action, key, 1.0, True, method=model_lib.WorldModel.img_step)
+    out = m.apply(params, rssm.feature(carry_m), method=model_lib.WorldModel.scalar_heads)
+    assert carry_m['deter'].dtype == prior.dtype == out['reward'].dtype == jnp.float32
+    if m is model:
+      ref = (carry_m['deter'], prior, out['probes']['map_id'])
+  np.testing.assert_allclose(carry_m['deter'], ref[0], atol=0.03)
+  np.testing.assert_allclose(jnp.exp(prior), jnp.exp(ref[1]), atol=0.02)
+  np.testing.assert_allclose(out['probes']['map_id'], ref[2], atol=0.05)
+  with pytest.raises(UserError, match='agent.compute_dtype'):
+    networks.compute_dtype('float16', 'agent.compute_dtype')

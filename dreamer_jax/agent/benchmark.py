@@ -8,7 +8,9 @@ Figures for the config handed in (the entry point's default is configs/v3.py; wi
   agent_update_s          one full agent update at B x T: world model + actor-critic
 Targets on a 2-core CPU at the default sizes: >= 200 Hz, >= 10,000 steps/s, <= 12 s. The update
 includes encoding the B x T real frames to posterior start states and the reward, continue and probe
-heads on every imagined state, not the prior's steps alone.
+heads on every imagined state, not the prior's steps alone. The frozen world model's products run
+in agent.compute_dtype (bfloat16 by default; `--config.agent.compute_dtype=float32` for the
+float32 figure).
 """
 
 import os
@@ -51,6 +53,7 @@ def run(config, quick=False):
   rng = np.random.default_rng(0)
   batch = agent_batch(rng, b, t)
   results = dict(batch=b, sequence_length=t, horizon=int(ac.horizon), actor_loss=ac.actor_loss,
+                 compute_dtype=ac.get('compute_dtype', 'float32'),
                  feature_width=feat_dim, load_average=round(os.getloadavg()[0], 2),
                  device=str(jax.devices()[0].device_kind))
 

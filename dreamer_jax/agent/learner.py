@@ -23,6 +23,7 @@ from dreamer_jax.agent import returns as returns_lib
 from dreamer_jax.errors import UserError
 from dreamer_jax.world_model import data as data_lib
 from dreamer_jax.world_model import model as model_lib
+from dreamer_jax.world_model import networks as wm_networks
 from dreamer_jax.world_model import train as wm_train
 from dreamer_jax.world_model.rssm import feature
 
@@ -44,6 +45,13 @@ def check_config(ac):
   for name in ('actor_lr', 'critic_lr', 'bc_lr'):
     if ac[name] <= 0:
       raise UserError(f'agent.{name} is {ac[name]}; expected a positive learning rate.')
+  compute_dtype(ac)
+
+
+def compute_dtype(ac):
+  """The dtype of the frozen world model's products in the agent's updates (agent.compute_dtype;
+  float32 for configs saved before the field existed)."""
+  return wm_networks.compute_dtype(ac.get('compute_dtype', 'float32'), 'agent.compute_dtype')
 
 
 def networks_from_config(ac, num_actions):
@@ -51,6 +59,14 @@ def networks_from_config(ac, num_actions):
   actor = networks.Actor(int(ac.layers), int(ac.units), num_actions, float(ac.unimix))
   critic = networks.Critic(int(ac.layers), int(ac.units), ac.critic, int(ac.critic_bins))
   return actor, critic
+
+
+def in_compute_dtype(wm, ac):
+  """The world model with its products' operands in agent.compute_dtype (`networks.matmul`): the
+  same parameters, for the forward passes the agent's updates run through the frozen model
+  (posterior starts, the prior's steps, the heads). Actor and critic, which are trained, stay
+  float32 (the backward pass's transposed products run slower in bfloat16 on XLA:CPU)."""
+  return wm.clone(dtype=compute_dtype(ac))
 
 
 def _adam(lr, ac):
@@ -123,6 +139,7 @@ def make_bc_step(wm, actor, ac, mesh=None):
   is split over its devices (`world_model.train.shard_batch`), the rest replicated."""
   bc_opt, _, _ = optimizers(ac)
   dim = int(ac.goal_dim)
+  wm = in_compute_dtype(wm, ac)
 
   def step(state, wm_params, batch):
     key, post_key = jax.random.split(state['key'])
@@ -144,6 +161,7 @@ def make_bc_step(wm, actor, ac, mesh=None):
 def make_bc_eval(wm, actor, ac):
   """Compiles `evaluate(state, wm_params, batch, key) -> {bc_loss, bc_accuracy}` (no update)."""
   dim = int(ac.goal_dim)
+  wm = in_compute_dtype(wm, ac)
 
   def evaluate(state, wm_params, batch, key):
     feat, goal_vec, label, mask = _bc_inputs(wm, wm_params, batch, key, dim)
@@ -192,6 +210,7 @@ def make_imagine_step(wm, actor, critic, ac, update_actor=True, mesh=None):
   _, actor_opt, critic_opt = optimizers(ac)
   dim, horizon, kind = int(ac.goal_dim), int(ac.horizon), ac.critic
   group = int(ac.grpo_group) if ac.actor_loss == 'grpo' else 1
+  wm = in_compute_dtype(wm, ac)
 
   def values(params, feat, goal_vec):
     return critic.apply(params, feat, goal_vec[:, None].repeat(feat.shape[1], 1))
@@ -207,7 +226,9 @@ def make_imagine_step(wm, actor, critic, ac, update_actor=True, mesh=None):
     goal_vec = goals_lib.embed(goal, dim)
     traj = imagine.rollout(wm, wm_params, actor, state['actor'], start, goal_vec, img_key, horizon)
     reward, cont, probes = imagined_rewards(wm, wm_params, traj, goal, ac)
-    value = networks.critic_value(values(state['critic'], traj['feat'], goal_vec), kind)
+    # One critic forward pass serves both the returns and the critic's gradient (its vjp).
+    critic_out, critic_vjp = jax.vjp(lambda p: values(p, traj['feat'], goal_vec), state['critic'])
+    value = networks.critic_value(critic_out, kind)
     rets = sg(returns_lib.lambda_returns(reward, cont, value, ac.gamma, ac.lam))
     weight = returns_lib.trajectory_weight(cont)
     scale_state, scale = returns_lib.update_scale(state['scale'], rets)
@@ -251,13 +272,14 @@ def make_imagine_step(wm, actor, critic, ac, update_actor=True, mesh=None):
 
     slow = networks.critic_value(values(state['slow_critic'], feat_in, goal_vec), kind)
 
-    def critic_loss(params):
-      out = values(params, feat_in, goal_vec)
+    def critic_loss(out):   # Of the outputs at s_0..s_H; s_H only bootstraps the returns.
+      out = out[:, :-1]
       fit = losses.weighted_mean(networks.critic_loss(out, rets, kind), weight)
       reg = losses.weighted_mean(networks.critic_loss(out, slow, kind), weight)
       return fit + ac.slow_critic_scale * reg, fit
 
-    (_, fit), grads = jax.value_and_grad(critic_loss, has_aux=True)(state['critic'])
+    (_, fit), out_grad = jax.value_and_grad(critic_loss, has_aux=True)(critic_out)
+    grads, = critic_vjp(out_grad)
     updates, copt = critic_opt.update(grads, state['critic_opt'], state['critic'])
     critic_params = optax.apply_updates(state['critic'], updates)
     rate = ac.slow_critic_rate

@@ -4,12 +4,15 @@ The probes read game quantities out of the model state (map id, x, y, battle kin
 party HP), which gives imagined rewards and goals their meaning and makes drift measurable.
 """
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import optax
 
 from dreamer_jax.world_model.networks import MLP
+from dreamer_jax.world_model.networks import dense
 from dreamer_jax.world_model.networks import symexp
 
 SYMLOG_RANGE = 20.0
@@ -70,20 +73,24 @@ class RewardHead(nn.Module):
   layers: int
   units: int
   bins: int
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, feat):
-    return nn.Dense(self.bins, kernel_init=nn.initializers.zeros)(MLP(self.layers, self.units)(feat))
+    x = MLP(self.layers, self.units, self.dtype)(feat)
+    return dense(self.bins, self.dtype, kernel_init=nn.initializers.zeros)(x)
 
 
 class ContHead(nn.Module):
   """feat [..., F] -> continue logit [...] (1 = the episode goes on)."""
   layers: int
   units: int
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, feat):
-    return nn.Dense(1)(MLP(self.layers, self.units)(feat))[..., 0]
+    x = MLP(self.layers, self.units, self.dtype)(feat)
+    return dense(1, self.dtype)(x)[..., 0]
 
 
 class ProbeHead(nn.Module):
@@ -94,21 +101,23 @@ class ProbeHead(nn.Module):
   layers: int
   units: int
   dex: bool = False
+  dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, feat):
-    x = MLP(self.layers, self.units)(feat)
+    x = MLP(self.layers, self.units, self.dtype)(feat)
+    layer = lambda n: dense(n, self.dtype)(x)
     out = dict(
-        map_id=nn.Dense(BYTE_CLASSES)(x),
-        x=nn.Dense(BYTE_CLASSES)(x),
-        y=nn.Dense(BYTE_CLASSES)(x),
-        in_battle=nn.Dense(BATTLE_KINDS)(x),
-        dialog_open=nn.Dense(1)(x)[..., 0],
-        badge_bits=nn.Dense(NUM_BADGES)(x),
-        party_hp_frac=nn.Dense(1)(x)[..., 0],
+        map_id=layer(BYTE_CLASSES),
+        x=layer(BYTE_CLASSES),
+        y=layer(BYTE_CLASSES),
+        in_battle=layer(BATTLE_KINDS),
+        dialog_open=layer(1)[..., 0],
+        badge_bits=layer(NUM_BADGES),
+        party_hp_frac=layer(1)[..., 0],
     )
     if self.dex:   # Last, so that the other layers keep their names (older checkpoints load).
-      out['dex_owned'] = nn.Dense(DEX_CLASSES)(x)
+      out['dex_owned'] = layer(DEX_CLASSES)
     return out
 
 

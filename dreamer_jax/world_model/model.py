@@ -4,6 +4,8 @@
 `imagine` scan the RSSM's one-step functions over time; every function takes and returns a carry.
 """
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -45,27 +47,30 @@ class WorldModel(nn.Module):
   ram_size: int = 0
   # A species-owned probe (what imagination pays a catch by); False for models trained without one.
   dex_probe: bool = False
+  # The dtype of the matrix products (parameters stay float32): `model.clone(dtype=jnp.bfloat16)`
+  # is the same model with the same parameters in mixed precision (what the agent imagines with).
+  dtype: Any = jnp.float32
 
   def setup(self):
-    self.encoder = Encoder(self.cnn_depth, self.mlp_layers, self.mlp_units)
+    dt = self.dtype
+    self.encoder = Encoder(self.cnn_depth, self.mlp_layers, self.mlp_units, SHADES, dt)
     self.rssm = rssm_lib.RSSM(self.deter, self.stoch, self.classes, self.mlp_units,
-                              self.num_actions, self.unimix, self.latent_grad)
+                              self.num_actions, self.unimix, self.latent_grad, dt)
     channels = SHADES if self.image_loss == 'categorical' else 1
-    self.decoder = Decoder(tuple(self.image_size), self.cnn_depth, channels)
-    self.reward_head = RewardHead(self.mlp_layers, self.mlp_units, self.reward_bins)
-    self.cont_head = ContHead(self.mlp_layers, self.mlp_units)
-    self.probe_head = ProbeHead(self.mlp_layers, self.mlp_units, self.dex_probe)
+    self.decoder = Decoder(tuple(self.image_size), self.cnn_depth, channels, dt)
+    self.reward_head = RewardHead(self.mlp_layers, self.mlp_units, self.reward_bins, dt)
+    self.cont_head = ContHead(self.mlp_layers, self.mlp_units, dt)
+    self.probe_head = ProbeHead(self.mlp_layers, self.mlp_units, self.dex_probe, dt)
 
   def encode(self, frame, ram):
     """frame uint8 [N, H, W] (shades, model resolution), ram float [N, R] -> embedding [N, E]."""
-    onehot = jax.nn.one_hot(frame, SHADES, dtype=jnp.float32)
     if not self.use_ram:
-      return self.encoder(onehot, None)
+      return self.encoder(frame, None)
     if self.ram_size:
       ram = ram[:, :self.ram_size]
     codes = jnp.round(ram[:, BYTE_FEATURES] * 255.0).astype(jnp.int32)
     ram = jnp.concatenate([ram, jax.nn.one_hot(codes, 256).reshape(ram.shape[0], -1)], -1)
-    return self.encoder(onehot, ram)
+    return self.encoder(frame, ram)
 
   def heads(self, feat):
     """feat [N, F] -> dict: image [N, H, W, 4] logits (or [N, H, W] mean for 'mse'), reward [N, bins]

@@ -5,12 +5,15 @@ gradients). `img_step` is the prior (imagination); `obs_step` is the posterior g
 The sequence functions that scan these over [B, T] live in `model.py`.
 """
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from dreamer_jax.world_model.networks import GRUCell
 from dreamer_jax.world_model.networks import MLP
+from dreamer_jax.world_model.networks import dense
 
 LATENT_GRADS = ('straight_through', 'gumbel')
 
@@ -28,6 +31,17 @@ def mode_latent(logits):
   return jax.nn.one_hot(jnp.argmax(logits, -1), logits.shape[-1])
 
 
+def categorical(key, probs):
+  """One class index [...] per row of probabilities [..., K], by inverting the cumulative sum with
+  one uniform per row. The same distribution as `jax.random.categorical`, whose Gumbel noise takes
+  K uniforms and two logarithms per row: on XLA:CPU that was ~20 ms of every imagined step at 1,024
+  states of 32 x 32 latents (7x this)."""
+  cum = jnp.cumsum(probs, -1)
+  u = jax.random.uniform(key, probs.shape[:-1] + (1,), probs.dtype) * cum[..., -1:]
+  # u < cum[-1], so the last class is never counted past: the index stays in [0, K).
+  return jnp.sum(cum <= u, -1)
+
+
 def sample_latent(logits, key, latent_grad, temp):
   """A one-hot sample [..., S, K] of categorical logits, differentiable w.r.t. the logits.
 
@@ -38,7 +52,7 @@ def sample_latent(logits, key, latent_grad, temp):
   """
   if latent_grad == 'straight_through':
     probs = jax.nn.softmax(logits, -1)
-    hard = jax.nn.one_hot(jax.random.categorical(key, logits, -1), logits.shape[-1])
+    hard = jax.nn.one_hot(categorical(key, probs), logits.shape[-1])
     return hard + probs - jax.lax.stop_gradient(probs)
   if latent_grad == 'gumbel':
     noisy = logits + jax.random.gumbel(key, logits.shape)
@@ -66,7 +80,8 @@ class RSSM(nn.Module):
   Attributes:
     deter: GRU units D. stoch, classes: S categoricals of K classes. units: hidden width.
     num_actions: A (actions enter one-hot). unimix: uniform mix on every categorical.
-    latent_grad: 'straight_through' or 'gumbel'.
+    latent_grad: 'straight_through' or 'gumbel'. dtype: of the matrix products' operands
+      (`networks.matmul`).
   """
   deter: int
   stoch: int
@@ -75,14 +90,15 @@ class RSSM(nn.Module):
   num_actions: int
   unimix: float
   latent_grad: str
+  dtype: Any = jnp.float32
 
   def setup(self):
-    self.img_in = MLP(1, self.units)
-    self.gru = GRUCell(self.deter)
-    self.prior_hidden = MLP(1, self.units)
-    self.prior_out = nn.Dense(self.stoch * self.classes)
-    self.post_hidden = MLP(1, self.units)
-    self.post_out = nn.Dense(self.stoch * self.classes)
+    self.img_in = MLP(1, self.units, self.dtype)
+    self.gru = GRUCell(self.deter, self.dtype)
+    self.prior_hidden = MLP(1, self.units, self.dtype)
+    self.prior_out = dense(self.stoch * self.classes, self.dtype)
+    self.post_hidden = MLP(1, self.units, self.dtype)
+    self.post_out = dense(self.stoch * self.classes, self.dtype)
 
   def initial(self, batch_size):
     """The start-of-episode carry: zeros [B, D] and [B, S, K]."""
