@@ -33,8 +33,8 @@ configs/v3.py:cpu: the longest useful run on 2 CPU cores: the 1536-wide latent w
   encoder/decoder, 16x32 batches, 2,000 world-model updates, 3,000 BC updates, 100 cycles.
   Hardware: 2 CPU cores, in sittings (--config.dreamer.minutes=120 each); ~1.1-2 s per world-model
   update here, so many hours in all (not yet run to the end). Measured with shorter budgets (1,600
-  world-model updates, 2,500 BC, 8 cycles; README has the command): 61 minutes; BC clone median
-  3 badges and 9-10 species; after the RL cycles 3 badges (1 in two of five episodes), 7 species.
+  world-model updates, 2,500 BC, 8 cycles; bash launch/pretrained_tinymon.sh): 38 minutes; the
+  agent after the RL cycles and its BC clone both 3 badges and 10 species median (pretrained/tinymon).
 configs/v3.py:gpu: one GPU host (bash launch/gpu_host.sh): one emulator per core (the default
   collector.num_workers=0), 1,000 cycles of 2,048 real steps at train ratio 64. Hardware: one
   H100-class GPU + 16 cores.

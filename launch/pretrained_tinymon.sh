@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # How pretrained/tinymon was made: the main command from nothing on the `cpu` preset with shorter
-# budgets (2-core CPU, ~61 minutes: ~1 min of demonstrations, ~35 min of world model, ~7 min of
-# behaviour cloning, ~12 min of critic warm-up and 8 RL cycles, ~10 min of evaluation), then
+# budgets (2-core CPU, ~38 minutes: ~1 min of demonstrations, ~24 min of world model, ~4 min of
+# behaviour cloning, ~7 min of critic warm-up and 8 RL cycles, ~2 min of evaluation), then
 # exported to float16. Re-running resumes where it stopped.
 #
-#   bash launch/pretrained_tinymon.sh [WORKDIR]          (default runs/cpu7; writes WORKDIR/pretrained)
+#   bash launch/pretrained_tinymon.sh [WORKDIR]          (default runs/cpu8; writes WORKDIR/pretrained)
 #
 # Environment: PYTHON (default python).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-workdir="${1:-runs/cpu7}"
+workdir="${1:-runs/cpu8}"
 py="${PYTHON:-python}"
 # 90k demonstration steps (System 2, the offline planner, driving tinymon's controller in 12
 # episodes with 0/25/50% random executed actions, labelled; 30 random episodes), 1,600 world-model
