@@ -36,8 +36,8 @@ configs/v3.py:cpu: the longest useful run on 2 CPU cores: the 1536-wide latent w
   world-model updates, 2,500 BC, 8 cycles; bash launch/pretrained_tinymon.sh): 38 minutes; the
   agent after the RL cycles and its BC clone both 3 badges and 10 species median (pretrained/tinymon).
 configs/v3.py:gpu: one GPU host (bash launch/gpu_host.sh): one emulator per core (the default
-  collector.num_workers=0), 1,000 cycles of 2,048 real steps at train ratio 64. Hardware: one
-  H100-class GPU + 16 cores.
+  collector.num_workers=0), 1,000 cycles of 2,048 real steps at train ratio 64, evaluations of 8
+  games played at once. Hardware: one H100-class GPU + 16 cores.
 configs/v3.py:tpu: a TPU VM slice (bash launch/tpu_vm.sh): batch 64 split over the chips,
   one emulator per core on each host, jax.distributed across hosts.
 Expected results of the full cpu/gpu/tpu presets: not measured yet (README's results say what has
@@ -223,6 +223,10 @@ def _dreamer():
       imagine_per_update=1,     # Actor-critic updates per world-model update.
       eval_every=10,            # Cycles between evaluations (and at the end).
       eval_episodes=3, eval_max_steps=20_000,
+      # Evaluation games at once (one emulator process each, one batched network call for all;
+      # 0: one per core; at most eval_episodes); 1 plays them one after another, in-process, which
+      # is faster on 2 CPU cores (2 at once: 0.77x the steps/s, the learner's process the bottleneck).
+      eval_workers=1,
       gif_steps=400,            # Agent steps of the evaluation GIF (0: none).
       minutes=0.0,              # Wall-clock budget of one sitting (0: none); re-run to continue.
       checkpoint_minutes=10.0,  # Inside long phases, a checkpoint at least this often.
@@ -282,6 +286,7 @@ def get_config(arg=None):
     d = config.dreamer
     d.demo_episodes, d.random_episodes = 4, 40
     d.wm_pretrain_steps, d.cycles, d.collect_steps, d.train_ratio = 10_000, 1_000, 2_048, 64
+    d.eval_episodes, d.eval_workers = 8, 0   # All 8 games at once: an evaluation takes ~1 game's time.
     config.agent.bc_steps = 10_000
   elif preset == 'tpu':
     # Data parallel over the slice's chips: the batch is split across them (a multiple of the
@@ -290,6 +295,7 @@ def get_config(arg=None):
     config.world_model.batch_size = config.agent.batch_size = 64
     d.demo_episodes, d.random_episodes = 8, 80
     d.wm_pretrain_steps, d.cycles, d.collect_steps, d.train_ratio = 10_000, 2_000, 4_096, 64
+    d.eval_episodes, d.eval_workers = 8, 0
     config.agent.bc_steps = 10_000
   return config
 
@@ -302,7 +308,8 @@ def _smoke(config):
   d.demo_epsilons, d.demo_episodes, d.demo_max_steps = (0.25,), 1, 160
   d.random_episodes, d.random_max_steps = 1, 64
   d.wm_pretrain_steps, d.cycles, d.collect_steps, d.train_ratio = 12, 2, 32, 16
-  d.eval_every, d.eval_episodes, d.eval_max_steps, d.gif_steps = 2, 1, 40, 40
+  d.eval_every, d.eval_episodes, d.eval_max_steps, d.gif_steps = 2, 2, 40, 40
+  d.eval_workers = 2   # Both evaluation games at once (the batched path CI checks).
   ag = config.agent
   ag.bc_steps, ag.critic_warmup, ag.checkpoint_every, ag.log_every = 8, 4, 8, 4
   config.world_model.checkpoint_every = 6

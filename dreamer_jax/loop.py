@@ -420,19 +420,20 @@ def evaluate(run, logs, label, gif_steps=0, progress=False):
   os.makedirs(eval_dir, exist_ok=True)
   frames = []
 
+  n = agent_evaluate.emulators(d.eval_episodes, d.get('eval_workers', 1))
   policy_fn = lambda params, keep_frames: agent_evaluate.actor_act_fn(
       run.model, wm_params, run.actor, params, int(run.ac.goal_dim), names, seed=config.seed,
-      frames=(frames, gif_steps) if keep_frames else None)
+      frames=(frames, gif_steps) if keep_frames else None, batch_size=n)
 
   agent = agent_evaluate.summary(agent_evaluate.play(
       config, policy_fn(run.actor_params(), True), int(d.eval_episodes), int(d.eval_max_steps),
-      desc='eval agent', progress=progress))
+      desc='eval agent', progress=progress, workers=n))
   out = dict(agent, env_steps=run.progress['env_steps'], wm_updates=run.wm_updates,
              cycle=run.progress['cycle'])
   if agent_train.has_clone(run.agent):
     out['bc'] = agent_evaluate.summary(agent_evaluate.play(
         config, policy_fn(run.actor_params('clone'), False), int(d.eval_episodes),
-        int(d.eval_max_steps), desc='eval clone', progress=progress))
+        int(d.eval_max_steps), desc='eval clone', progress=progress, workers=n))
   if frames:
     out['gif'] = os.path.join(eval_dir, f'{label}.gif')
     _gif(out['gif'], frames)
@@ -611,7 +612,7 @@ def train_and_evaluate(config, workdir, progress=True, clock=time.monotonic):
     run.close()
 
 
-def evaluate_workdir(workdir, episodes=3, max_steps=20000, seed=0, progress=True):
+def evaluate_workdir(workdir, episodes=3, max_steps=20000, seed=0, progress=True, workers=1):
   """The seed's target metrics of a main-command workdir, in one dict (experiments.evaluate).
 
   badges and species_owned are medians over `episodes` episodes from the start state, with System 1
@@ -623,7 +624,8 @@ def evaluate_workdir(workdir, episodes=3, max_steps=20000, seed=0, progress=True
   if not os.path.exists(progress_path):
     raise UserError(f'{workdir} has no progress.json; expected a workdir of experiments.dreamer.')
   done = _read_json(progress_path, 'progress file')
-  out = agent_evaluate.run(workdir, episodes, max_steps, seed=seed, progress=progress)
+  out = agent_evaluate.run(workdir, episodes, max_steps, seed=seed, progress=progress,
+                           workers=workers)
   _, _, params, replay_dir, _ = wm_evaluate.load_trained(workdir)
   out['world_model_mb'] = round(wm_evaluate.model_size(params)['megabytes_f32'], 2)
   if replay_dir and os.path.isdir(replay_dir):

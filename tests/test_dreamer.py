@@ -97,7 +97,8 @@ def test_the_run_leaves_logs_pictures_and_the_target_metrics(smoke):
   for key in ('badges', 'species_owned', 'mean_return', 'episodes', 'bc', 'env_steps',
               'world_model_mb', 'wall_seconds', 'wm_updates'):
     assert key in result, key
-  assert result['env_steps'] == 64 and len(result['episodes']) == 1
+  assert result['env_steps'] == 64 and len(result['episodes']) == 2   # Played at once.
+  assert [e['steps'] for e in result['episodes']] == [40, 40] and result['bc']['episodes']
   assert 0 < result['world_model_mb'] < 100
   assert os.path.getsize(os.path.join(workdir, 'eval', 'final.gif')) > 1000
   assert os.path.getsize(os.path.join(workdir, 'eval', 'progress.png')) > 1000

@@ -39,15 +39,33 @@ def _episode(env, planner, act, max_steps, bar, all_badges, min_species=0):
               steps=steps, episode_return=round(ret, 3), steps_to_badges=badge_steps)
 
 
-def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', progress=True):
-  """Plays `episodes` episodes of the config's game with `act_fn(obs, goal_spec, first) -> action`
-  and the config's planner; each from the start state (or `state_path`). Returns the episode dicts.
+def emulators(episodes, workers=1):
+  """How many games `play` runs at once: `workers` (0: one per core, as config.collector's
+  num_workers), at most `episodes`."""
+  from dreamer_jax.envs import collector as collector_lib  # pylint: disable=g-import-not-at-top
+  return max(1, min(collector_lib.resolve_workers(workers), int(episodes)))
+
+
+def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', progress=True,
+         workers=1):
+  """Plays `episodes` episodes of the config's game with the config's planner, each from the start
+  state (or `state_path`). Returns the episode dicts, in the order the episodes began.
+
+  With `workers` = 1 the games run one after another in this process and `act_fn(obs, goal_spec,
+  first) -> action` acts in one. With more (see `emulators`), that many games run at once in
+  worker processes (the collector's), each with its own planner, and `act_fn(obs, goal_specs,
+  first) -> actions [N]` acts in all N at once (obs: the collector's batch; first: bool [N], the
+  games whose episode just began), so one batched network call serves N games; a game whose episode
+  is over starts the next episode still to play. The figures depend on the seed and on N.
 
   An episode ends at `max_steps` or with every badge: tinymon's gyms (world data) and
   config.planner.min_species species (the offline planner's plan), or Pokémon Red's 8 badges (no
   world data: System 2 checks goals against the game's map names and explores by default).
   """
   from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
+  n = emulators(episodes, workers)
+  if n > 1:
+    return _play_parallel(config, act_fn, episodes, max_steps, state_path, desc, progress, n)
   env = gb_env.GameBoyEnv.from_config(config.env, config.reward, max_episode_steps=max_steps,
                                       state_path=state_path or config.env.state_path or None)
   world, names = async_planner.game_world(env.game.name)
@@ -70,6 +88,96 @@ def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', pro
   return out
 
 
+class _Tally:
+  """One episode's figures as it is played (what `_episode` counts, for `_play_parallel`)."""
+
+  def __init__(self, state):
+    self.steps, self.ret, self.badge_steps = 0, 0.0, []
+    self.maps, self.badges, self.state = {state['map_id']}, state['badges'], state
+
+  def add(self, reward, state):
+    self.steps += 1
+    self.ret += reward
+    self.state = state
+    self.maps.add(state['map_id'])
+    if state['badges'] > self.badges:
+      self.badge_steps += [self.steps] * (state['badges'] - self.badges)
+      self.badges = state['badges']
+
+  def result(self):
+    return dict(badges=self.badges, species_owned=self.state['pokedex_owned'],
+                maps_visited=len(self.maps), steps=self.steps, episode_return=round(self.ret, 3),
+                steps_to_badges=self.badge_steps)
+
+
+def _play_parallel(config, act_fn, episodes, max_steps, state_path, desc, progress, n):
+  """`play` with n games at once in the collector's worker processes."""
+  from dreamer_jax.envs import collector as collector_lib  # pylint: disable=g-import-not-at-top
+  from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
+  env_config = dict(config.env, max_episode_steps=int(max_steps),
+                    state_path=state_path or config.env.state_path or '')
+  world, names = async_planner.game_world(config.env.game)
+  all_badges = len(world.gyms) if world is not None else RED_BADGES
+  min_species = int(config.planner.get('min_species', 0)) if world is not None else 0
+  new_planner = lambda: async_planner.build_planner(config.planner, world, asynchronous=False,
+                                                    map_names=names)
+  idle = {'kind': 'explore', 'map': None, 'x': None, 'y': None}
+  out = [None] * episodes
+  bar = tqdm.tqdm(total=episodes * max_steps, desc=f'{desc} ({n} games at once)', unit='step',
+                  disable=not progress, mininterval=1.0)
+  games = collector_lib.Collector(collector_lib.env_factory(env_config, config.reward), n,
+                                  replay=None, save_every=2**31 - 1, seed=int(config.seed))
+  planners = [new_planner() for _ in range(n)]
+  try:
+    episode = list(range(n))        # The episode each game plays; None once there is none left.
+    begun = n
+    tallies = [_Tally(c['info']['state']) for c in games.current()]
+    first = np.ones((n,), bool)
+    while any(e is not None for e in episode):
+      obs, current = games.observation(), games.current()
+      specs = [planners[i].poll(c['info']['state'], c['frame']).goal_spec
+               if episode[i] is not None else idle for i, c in enumerate(current)]
+      actions = np.asarray(act_fn(obs, specs, first))
+      first[:] = False
+      games.step(actions)
+      restart = []
+      for i, c in enumerate(games.current()):
+        if episode[i] is None:
+          continue
+        tallies[i].add(c['reward'], c['info']['state'])
+        bar.update()
+        if not (c['is_last'] or tallies[i].steps >= max_steps
+                or offline.finished(c['info']['state'], all_badges, min_species)):
+          continue
+        out[episode[i]] = tallies[i].result()
+        planners[i].close()
+        episode[i] = begun if begun < episodes else None
+        if episode[i] is not None:
+          begun += 1
+          planners[i] = new_planner()
+          restart.append(i)
+      if restart:
+        games.reset(restart)
+        current = games.current()
+        for i in restart:
+          tallies[i] = _Tally(current[i]['info']['state'])
+          first[i] = True
+  finally:
+    bar.close()
+    for planner in planners:
+      planner.close()
+    games.close()
+  return out
+
+
+def random_act_fn(seed=0, batch_size=1):
+  """`play`'s act_fn for the uniform-random floor (batched when batch_size > 1)."""
+  rng = np.random.default_rng(seed)
+  if batch_size == 1:
+    return lambda obs, goal_spec, first: int(rng.integers(8))
+  return lambda obs, goal_specs, first: rng.integers(8, size=len(goal_specs))
+
+
 def summary(episodes):
   """The seed's target metrics over episodes: medians of badges and species, mean return."""
   return dict(badges=statistics.median(e['badges'] for e in episodes),
@@ -79,15 +187,30 @@ def summary(episodes):
 
 
 def actor_act_fn(wm, wm_params, actor, actor_params, goal_dim, map_names, greedy=False, seed=0,
-                 timing=None, frames=None):
+                 timing=None, frames=None, batch_size=1):
   """`play`'s act_fn for an actor network: a Policy reset at each episode's first step.
 
   timing: optional {'calls': -1, 'seconds': 0.0}, accumulating the policy's time per call (the first
-  call compiles and is not counted). frames: optional (list, limit): observed frames are appended
-  while the list is shorter than the limit (for a GIF).
+  call compiles and is not counted). frames: optional (list, limit): observed frames (game 0's) are
+  appended while the list is shorter than the limit (for a GIF). batch_size: the games `play` runs
+  at once (`emulators`); above 1 the act_fn is the batched one.
   """
   policy = Policy(wm, wm_params, actor, actor_params, goal_dim, map_names, greedy=greedy,
-                  seed=seed)
+                  seed=seed, batch_size=batch_size)
+
+  if batch_size > 1:
+    def act_all(obs, goal_specs, first):
+      policy.is_first = policy.is_first | np.asarray(first, bool)   # Those games' carries restart.
+      if frames is not None and len(frames[0]) < frames[1]:
+        frames[0].append(np.asarray(obs['frame'][0]))
+      began = time.perf_counter()
+      actions = policy(obs['frame'], obs['ram'], goal_specs)
+      if timing is not None:
+        timing['calls'] += 1
+        if timing['calls'] > 0:
+          timing['seconds'] += time.perf_counter() - began
+      return actions
+    return act_all
 
   def act(obs, goal_spec, first):
     if first:
@@ -130,7 +253,7 @@ def heldout_accuracy(workdir, replay_dir, batches=16, seed=0):
 
 
 def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, seed=0,
-        progress=True, clone=True):
+        progress=True, clone=True, workers=1):
   """Evaluates `workdir`'s agent (world model + actor) and a uniform-random floor on the real game.
 
   Returns:
@@ -142,21 +265,21 @@ def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, see
   from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
   _, names = async_planner.game_world(config.env.game)
   timing = dict(calls=-1, seconds=0.0)   # Call -1 (the first) compiles: not a step's cost.
+  n = emulators(episodes, workers)
 
   actor_fn = lambda params, timed: actor_act_fn(wm, wm_params, actor, params,
                                                 int(config.agent.goal_dim), names, greedy, seed,
-                                                timing if timed else None)
+                                                timing if timed else None, batch_size=n)
+  games = lambda act, desc: summary(play(config, act, episodes, max_steps, state_path, desc,
+                                         progress, n))
 
   began = time.time()
-  agent = summary(play(config, actor_fn(actor_params, True), episodes, max_steps, state_path,
-                       'agent', progress))
+  agent = games(actor_fn(actor_params, True), 'agent')
   if clone:
     _, _, state = agent_train.load_agent_state(workdir, wm)
     if agent_train.has_clone(state):
-      agent['bc'] = summary(play(config, actor_fn(state['clone'], False), episodes, max_steps,
-                                 state_path, 'bc clone', progress))
-  rng = np.random.default_rng(seed)
-  floor = summary(play(config, lambda o, g, f: int(rng.integers(8)), episodes, max_steps,
-                       state_path, 'random', progress))
+      agent['bc'] = games(actor_fn(state['clone'], False), 'bc clone')
+  floor = games(random_act_fn(seed, n), 'random')
+  # policy_hz: network calls per second, each acting in all n games at once.
   return dict(agent, random=floor, policy_hz=round(max(timing['calls'], 0) / max(timing['seconds'], 1e-9), 1),
-              wall_seconds=round(time.time() - began, 1), workdir=workdir)
+              games_at_once=n, wall_seconds=round(time.time() - began, 1), workdir=workdir)

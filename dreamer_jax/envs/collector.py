@@ -76,7 +76,7 @@ def _worker(conn, env_fn, shm_name, slot, seed, state, save_every):
       action = conn.recv()
       if action is None:
         break
-      if done:
+      if done or action < 0:   # A negative action starts a new episode now (`Collector.reset`).
         obs, info = env.reset()
         reward, terminated, truncated = 0.0, False, False
       else:
@@ -114,7 +114,8 @@ class Collector:
       interface: obs {'frame', 'ram'}, info['reward_terms'], save_state(),
       reset(options={'state': bytes}).
     num_workers: N worker processes.
-    replay: a `replay.Replay`; worker i writes stream `stream_offset + i`.
+    replay: a `replay.Replay`; worker i writes stream `stream_offset + i`. None for a collector
+      that only `step`s (an evaluation: nothing is stored).
     save_every: steps between a worker's save states (what a restart resumes from).
     seed: worker i's first reset gets seed + i.
     on_chunk: optional callback(index) for each chunk the replay reports written.
@@ -257,6 +258,33 @@ class Collector:
     return dict(steps=steps, episodes=episodes, restarts=self.restarts - restarts, chunks=chunks,
                 steps_per_s=steps / elapsed)
 
+  def step(self, actions):
+    """One lockstep iteration that stores nothing: worker i takes `actions[i]` (a worker whose
+    episode ended resets instead); `current()` then holds the new steps."""
+    for i in range(self.num_workers):
+      try:
+        self._conns[i].send(int(actions[i]))
+      except (BrokenPipeError, ConnectionError):
+        pass  # Dead already: the receive below restarts it.
+    for i in range(self.num_workers):
+      self._current[i] = self._receive(i, is_first=self._current[i]['is_last'])
+
+  def reset(self, workers):
+    """Starts a new episode now in each of `workers` (indices); `current()` holds their first
+    steps."""
+    for i in workers:
+      try:
+        self._conns[i].send(-1)
+      except (BrokenPipeError, ConnectionError):
+        pass
+    for i in workers:
+      self._current[i] = self._receive(i, is_first=True)
+
+  def current(self):
+    """Each worker's latest step: frame, ram, reward, reward_terms, is_first, is_terminal, is_last,
+    info."""
+    return list(self._current)
+
   def _report(self, index):
     self.written_chunks.append(index)
     if self.on_chunk is not None:
@@ -278,7 +306,7 @@ class Collector:
         proc.kill()
         proc.join()
       conn.close()
-    for index in self.replay.flush():
+    for index in (self.replay.flush() if self.replay is not None else ()):
       self._report(index)
     self._views = None
     self._shm.close()

@@ -1,0 +1,77 @@
+"""The agent evaluation's games played at once (`evaluate.play` with workers > 1): the same games
+and figures as one after another, each episode from the start, System 2 per game."""
+
+import numpy as np
+
+from configs import v3
+from dreamer_jax.agent import evaluate
+from dreamer_jax.envs import emulator
+
+
+def _scripted(batch):
+  """An act_fn whose action is a function of the step within the episode alone (so a game's moves
+  do not depend on which emulator plays it); records the goals and first flags it was given."""
+  seen = dict(first=[], goals=[])
+  if not batch:
+    state = dict(step=0, episode=-1)
+
+    def act(obs, goal_spec, first):
+      del obs
+      if first:
+        state.update(step=0, episode=state['episode'] + 1)
+      else:
+        state['step'] += 1
+      seen['first'].append(first)
+      seen['goals'].append(goal_spec)
+      return _action(state['episode'], state['step'])
+    return act, seen
+  steps, episodes, begun = {}, {}, [0]
+
+  def act_all(obs, goal_specs, first):
+    seen['first'].append(np.asarray(first).copy())
+    seen['goals'].append(list(goal_specs))
+    actions = []
+    for i in range(len(goal_specs)):
+      if first[i]:   # Episodes begin in game order: the one `play` gives this game now.
+        steps[i], episodes[i], begun[0] = 0, begun[0], begun[0] + 1
+      else:
+        steps[i] += 1
+      actions.append(_action(episodes[i], steps[i]))
+    assert obs['frame'].shape[0] == len(goal_specs) == obs['ram'].shape[0]
+    return np.array(actions)
+  return act_all, seen
+
+
+def _action(episode, step):
+  """Episode 0 walks down and right, episode 1 up and left, episode 2 presses A and waits."""
+  plans = ((emulator.DOWN, emulator.RIGHT), (emulator.UP, emulator.LEFT), (emulator.A, emulator.NOOP))
+  return plans[episode % 3][step // 4 % 2]
+
+
+def test_games_at_once_match_games_one_after_another():
+  config = v3.get_config('small')
+  config.planner.backend = 'offline'
+  one, _ = _scripted(False)
+  sequential = evaluate.play(config, one, episodes=3, max_steps=30, progress=False)
+  many, seen = _scripted(True)
+  parallel = evaluate.play(config, many, episodes=3, max_steps=30, progress=False, workers=2)
+  assert parallel == sequential and len(parallel) == 3
+  assert len({e['episode_return'] for e in parallel}) == 3   # Three different games.
+  assert all(e['steps'] == 30 for e in parallel)
+  # Two games at once: both begin at the first call; the third episode begins in the first game to
+  # finish, as a new episode (its first flag), after 30 steps.
+  assert seen['first'][0].tolist() == [True, True]
+  assert sum(f.sum() for f in seen['first']) == 3 and seen['first'][30].any()
+  assert all(len(g) == 2 and all(s['kind'] in evaluate_kinds() for s in g) for g in seen['goals'])
+
+
+def evaluate_kinds():
+  from dreamer_jax.planner import goals  # pylint: disable=g-import-not-at-top
+  return goals.GOAL_KINDS
+
+
+def test_the_games_at_once_are_at_most_the_episodes_and_one_per_core_by_default():
+  assert evaluate.emulators(3, 8) == 3
+  assert evaluate.emulators(5, 2) == 2
+  assert evaluate.emulators(1, 0) == 1
+  assert evaluate.emulators(64, 0) >= 1
