@@ -214,6 +214,9 @@ def _dreamer():
       demo_epsilons=(0.0, 0.25, 0.5),
       demo_episodes=2,          # Per epsilon.
       demo_max_steps=20_000,
+      # True: the recorded controller catches new species under System 2's 'catch' goals alone
+      # (fights them under others), so catching is learned where it is asked for.
+      demo_catch_on_goal_only=False,
       random_episodes=10, random_max_steps=1_000,
       wm_pretrain_steps=2_000,  # World-model updates on the demos before cloning (0 skips).
       # Then agent.bc_steps of cloning and agent.critic_warmup critic updates, then the cycles:

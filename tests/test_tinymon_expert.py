@@ -224,6 +224,25 @@ def test_catch_goal_catches_a_new_species_on_route_1(world):
     emulator.close()
 
 
+def test_catching_on_catch_goals_only_fights_new_species_under_a_battle_goal(world):
+  emulator, _ = _boot(world)
+  controller = expert_goals.GoalController(world, catch_on_goal_only=True)
+  try:
+    owned = expert_goals.species_owned(emulator.memory)
+    met = set()
+    watch = lambda m: m[rm.IS_IN_BATTLE] == rm.BATTLE_WILD and met.add(
+        m[expert_battle.ENEMY_SPECIES])
+    for _ in range(2):   # Two wild battles in ROUTE 1's grass, every species there new: fought.
+      controller.reset()
+      _play(emulator, controller, expert.goal('battle', 'ROUTE 1'), max_steps=600, watch=watch)
+    assert met and expert_goals.species_owned(emulator.memory) == owned
+    controller.reset()
+    _play(emulator, controller, expert.goal('catch', 'ROUTE 1'), max_steps=600)
+    assert expert_goals.species_owned(emulator.memory) == owned + 1   # Asked for: caught.
+  finally:
+    emulator.close()
+
+
 # The whole game.
 
 

@@ -89,13 +89,13 @@ def wins(ours, enemies, our_roll=ROLL_MIN, their_roll=ROLL_MAX):
   return True
 
 
-def menu_choice(memory, world, flee, run_fraction):
+def menu_choice(memory, world, flee, run_fraction, catch=True):
   """FIGHT, BALL or RUN for the battle menu now showing.
 
-  Trainer battles are fought. In a wild battle a species not owned yet is caught: weakened to half HP
-  unless our next hit could faint it, then balls (a ball's chance rises as the target's HP falls).
-  Otherwise the expert fights, or runs when `flee` or when the active mon's HP is below
-  `run_fraction`.
+  Trainer battles are fought. In a wild battle a species not owned yet is caught (unless `catch` is
+  False): weakened to half HP unless our next hit could faint it, then balls (a ball's chance rises
+  as the target's HP falls). Otherwise the expert fights, or runs when `flee` or when the active
+  mon's HP is below `run_fraction`.
   """
   if memory[ram_map.IS_IN_BATTLE] != ram_map.BATTLE_WILD:
     return FIGHT
@@ -104,7 +104,8 @@ def menu_choice(memory, world, flee, run_fraction):
   half = ram_map.read_u16(memory, ram_map.ENEMY_MON_MAX_HP) // 2
   own_hp = ram_map.read_u16(memory, ram_map.BATTLE_MON_HP)
   low = own_hp < run_fraction * ram_map.read_u16(memory, ram_map.BATTLE_MON_MAX_HP)
-  if not ram_map.dex_flag(memory, ram_map.POKEDEX_OWNED, species) and memory[BALL_COUNT] > 0:
+  if catch and not ram_map.dex_flag(memory, ram_map.POKEDEX_OWNED, species) and (
+      memory[BALL_COUNT] > 0):
     ours = party_fighter(memory, memory[BATTLE_MON_INDEX])
     defense = stat(world.species_by_id(species).defense, memory[ram_map.ENEMY_MON_LEVEL])
     if low or hp <= half or damage(ours.level, ours.attack, defense, ROLL_MAX) >= hp:

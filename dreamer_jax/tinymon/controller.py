@@ -56,10 +56,14 @@ class GoalController:
     grass_cost: path cost of a tall-grass step when only travelling (encounters cost steps).
     run_fraction: the active mon's HP fraction below which wild battles are run from (unless a new
       species is being caught); every wild battle is run from under a heal goal.
+    catch_on_goal_only: a wild species not owned is caught under a 'catch' goal alone and fought
+      under any other (False: caught under every goal), so that a goal-conditioned clone sees
+      catching where System 2 asks for it.
   """
 
-  def __init__(self, world, grass_cost=3, run_fraction=0.4):
+  def __init__(self, world, grass_cost=3, run_fraction=0.4, catch_on_goal_only=False):
     self.world = world
+    self.catch_on_goal_only = catch_on_goal_only
     self.nav = expert_nav.NavGraph(world)
     self.grass_cost = grass_cost
     self.run_fraction = run_fraction
@@ -312,7 +316,9 @@ class GoalController:
       return emulator.A
     if phase != PHASE_MENU:
       return emulator.NOOP
-    choice = expert_battle.menu_choice(memory, self.world, goal['kind'] == 'heal', self.run_fraction)
+    catch = not self.catch_on_goal_only or goal['kind'] == 'catch'
+    choice = expert_battle.menu_choice(memory, self.world, goal['kind'] == 'heal', self.run_fraction,
+                                       catch)
     cursor = memory[BATTLE_CURSOR]
     if cursor < choice:
       return emulator.DOWN
