@@ -18,25 +18,39 @@ FLOOR = 'random'
 RED_BADGES = 8            # Pokémon Red's badges: a game without world data ends an episode at 8.
 
 
+class _Tally:
+  """One episode's figures as it is played."""
+
+  def __init__(self, state):
+    self.steps, self.ret, self.badge_steps = 0, 0.0, []
+    self.maps, self.badges, self.state = {state['map_id']}, state['badges'], state
+
+  def add(self, reward, state):
+    self.steps += 1
+    self.ret += reward
+    self.state = state
+    self.maps.add(state['map_id'])
+    if state['badges'] > self.badges:
+      self.badge_steps += [self.steps] * (state['badges'] - self.badges)
+      self.badges = state['badges']
+
+  def result(self):
+    return dict(badges=self.badges, species_owned=self.state['pokedex_owned'],
+                maps_visited=len(self.maps), steps=self.steps, episode_return=round(self.ret, 3),
+                steps_to_badges=self.badge_steps)
+
+
 def _episode(env, planner, act, max_steps, bar, all_badges, min_species=0):
   obs, info = env.reset()
-  state, frame = info['state'], obs['frame']
-  steps, ret, badge_steps, maps = 0, 0.0, [], {state['map_id']}
-  badges = state['badges']
-  for steps in range(1, max_steps + 1):
-    plan = planner.poll(state, frame)
-    obs, reward, _, truncated, info = env.step(act(obs, plan.goal_spec, steps == 1))
-    state, frame = info['state'], obs['frame']
-    ret += reward
-    maps.add(state['map_id'])
-    if state['badges'] > badges:
-      badge_steps += [steps] * (state['badges'] - badges)
-      badges = state['badges']
+  tally = _Tally(info['state'])
+  for step in range(1, max_steps + 1):
+    plan = planner.poll(info['state'], obs['frame'])
+    obs, reward, _, truncated, info = env.step(act(obs, plan.goal_spec, step == 1))
+    tally.add(reward, info['state'])
     bar.update()
-    if truncated or offline.finished(state, all_badges, min_species):
+    if truncated or offline.finished(info['state'], all_badges, min_species):
       break
-  return dict(badges=badges, species_owned=state['pokedex_owned'], maps_visited=len(maps),
-              steps=steps, episode_return=round(ret, 3), steps_to_badges=badge_steps)
+  return tally.result()
 
 
 def emulators(episodes, workers=1):
@@ -86,28 +100,6 @@ def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', pro
     bar.close()
     env.close()
   return out
-
-
-class _Tally:
-  """One episode's figures as it is played (what `_episode` counts, for `_play_parallel`)."""
-
-  def __init__(self, state):
-    self.steps, self.ret, self.badge_steps = 0, 0.0, []
-    self.maps, self.badges, self.state = {state['map_id']}, state['badges'], state
-
-  def add(self, reward, state):
-    self.steps += 1
-    self.ret += reward
-    self.state = state
-    self.maps.add(state['map_id'])
-    if state['badges'] > self.badges:
-      self.badge_steps += [self.steps] * (state['badges'] - self.badges)
-      self.badges = state['badges']
-
-  def result(self):
-    return dict(badges=self.badges, species_owned=self.state['pokedex_owned'],
-                maps_visited=len(self.maps), steps=self.steps, episode_return=round(self.ret, 3),
-                steps_to_badges=self.badge_steps)
 
 
 def _play_parallel(config, act_fn, episodes, max_steps, state_path, desc, progress, n):
