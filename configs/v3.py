@@ -215,7 +215,9 @@ def _dreamer():
       demo_episodes=2,          # Per epsilon.
       demo_max_steps=20_000,
       # True: the recorded controller catches new species under System 2's 'catch' goals alone
-      # (fights them under others), so catching is learned where it is asked for.
+      # (fights them under others), so catching is learned where it is asked for. Measured once
+      # (launch/pretrained_tinymon.sh with it, and a System 2 since reverted that walked to grass
+      # with species not owned): worse, agent 6 and clone 9 species median of 5 (README: 10, 12).
       demo_catch_on_goal_only=False,
       random_episodes=10, random_max_steps=1_000,
       wm_pretrain_steps=2_000,  # World-model updates on the demos before cloning (0 skips).
