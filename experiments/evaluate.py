@@ -48,6 +48,9 @@ _EPISODES = flags.DEFINE_integer('episodes', 3, '--agent_only: episodes per poli
 _MAX_STEPS = flags.DEFINE_integer('max_steps', 20000, '--agent_only: steps per episode.')
 _STATE = flags.DEFINE_string('state', None, '--agent_only: start state file (make_start_state).')
 _GREEDY = flags.DEFINE_bool('greedy', False, '--agent_only: the most likely action, not a sample.')
+_MENU = flags.DEFINE_bool(
+    'menu_stats', False, '--agent_only: count each policy\'s actions at the battle menu against a '
+    'wild species not owned (by badges, goal, level margin, menu item), as new_species_menu.')
 _WORKERS = flags.DEFINE_integer(
     'workers', 1, 'Games played at once, one emulator process each, one batched network call for '
     'all (0: one per core; at most --episodes). 1 plays them one after another, in this process.')
@@ -65,7 +68,8 @@ def main(argv):
       raise UserError(f'--episodes ({_EPISODES.value}) and --max_steps ({_MAX_STEPS.value}) '
                           'must be positive.')
     result = agent_evaluate.run(_WORKDIR.value, _EPISODES.value, _MAX_STEPS.value,
-                                _STATE.value, _GREEDY.value, _SEED.value, workers=_WORKERS.value)
+                                _STATE.value, _GREEDY.value, _SEED.value, workers=_WORKERS.value,
+                                menu_stats=_MENU.value)
     if _REPLAY.value:   # Held-out labelled demonstrations: the actors' action accuracy on them.
       result['heldout_accuracy'] = agent_evaluate.heldout_accuracy(_WORKDIR.value, _REPLAY.value)
     print(json.dumps(result, indent=2, sort_keys=True))

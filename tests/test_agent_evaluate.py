@@ -75,3 +75,29 @@ def test_the_games_at_once_are_at_most_the_episodes_and_one_per_core_by_default(
   assert evaluate.emulators(5, 2) == 2
   assert evaluate.emulators(1, 0) == 1
   assert evaluate.emulators(64, 0) >= 1
+
+
+def test_the_menu_tally_counts_actions_against_new_species_only():
+  from dreamer_jax.envs import features  # pylint: disable=g-import-not-at-top
+  names = {n: i for i, n in enumerate(features.RAM_FEATURE_NAMES)}
+
+  def ram(new, menu=1.0, lead=0.6, enemy=0.1, cursor=1):
+    r = np.zeros(features.RAM_FEATURES, np.float32)
+    r[names['battle_wild']], r[names['enemy_new']], r[names['battle_menu']] = 1.0, new, menu
+    r[names['level_0']], r[names['enemy_level']] = lead, enemy
+    r[names['menu_cursor_0'] + cursor] = 1.0
+    r[names['badge_0']] = r[names['badge_1']] = r[names['badge_2']] = 1.0
+    return r
+
+  tally = evaluate.MenuTally()
+  act = tally.wrap(lambda obs, spec, first: emulator.A)
+  catch = {'kind': 'catch', 'map': None, 'x': None, 'y': None}
+  for r in (ram(1.0), ram(1.0), ram(0.0), ram(1.0, menu=0.0), ram(1.0, lead=0.2, cursor=0)):
+    act({'frame': None, 'ram': r}, catch, False)
+  assert tally.counts() == {
+      '3 badges, goal catch, lead >= wild+20 levels, cursor on BALL: a': 2,
+      '3 badges, goal catch, lead < wild+20 levels, cursor on FIGHT: a': 1}
+  batched = evaluate.MenuTally()   # Games at once: a row each.
+  batched.wrap(lambda obs, specs, first: np.array([emulator.DOWN, emulator.A]))(
+      {'frame': None, 'ram': np.stack([ram(1.0, cursor=0), ram(0.0)])}, [catch, catch], None)
+  assert batched.counts() == {'3 badges, goal catch, lead >= wild+20 levels, cursor on FIGHT: down': 1}

@@ -162,6 +162,51 @@ def _play_parallel(config, act_fn, episodes, max_steps, state_path, desc, progre
   return out
 
 
+_MENU_ITEMS = ('FIGHT', 'BALL', 'RUN', 'item 3+')
+
+
+class MenuTally:
+  """Counts what an act_fn does at the battle menu of a wild battle against a species not owned
+  (the moment a catch is won or lost): `wrap(act_fn)` counts every such call, by badges held, the
+  goal's kind, whether the lead out-levels the wild mon by 20 or more, the menu item under the
+  cursor and the action taken. `counts()` -> {description: count}, the most frequent first."""
+
+  def __init__(self):
+    from dreamer_jax.envs import features  # pylint: disable=g-import-not-at-top
+    names = {n: i for i, n in enumerate(features.RAM_FEATURE_NAMES)}
+    self._i = names
+    self._badges = [names[f'badge_{b}'] for b in range(8)]
+    self._cursor = names['menu_cursor_0']
+    self._counts = {}
+
+  def _add(self, ram, spec, action):
+    from dreamer_jax.envs import emulator  # pylint: disable=g-import-not-at-top
+    i = self._i
+    if not (ram[i['battle_wild']] > 0 and ram[i['enemy_new']] > 0 and ram[i['battle_menu']] > 0):
+      return
+    margin = round(float(ram[i['level_0']]) * 100) - round(float(ram[i['enemy_level']]) * 100)
+    item = _MENU_ITEMS[int(np.argmax(ram[self._cursor:self._cursor + 4]))]
+    key = (f'{int(sum(ram[b] > 0 for b in self._badges))} badges, goal {spec["kind"]}, lead '
+           f'{">=" if margin >= 20 else "<"} wild+20 levels, cursor on {item}: '
+           f'{emulator.ACTIONS[int(action)]}')
+    self._counts[key] = self._counts.get(key, 0) + 1
+
+  def wrap(self, act_fn):
+    def act(obs, spec, first):
+      action = act_fn(obs, spec, first)
+      ram = np.asarray(obs['ram'])
+      if ram.ndim == 1:
+        self._add(ram, spec, action)
+      else:   # Games at once: one row each.
+        for row, goal, a in zip(ram, spec, np.asarray(action)):
+          self._add(row, goal, a)
+      return action
+    return act
+
+  def counts(self):
+    return dict(sorted(self._counts.items(), key=lambda kv: -kv[1]))
+
+
 def random_act_fn(seed=0, batch_size=1):
   """`play`'s act_fn for the uniform-random floor (batched when batch_size > 1)."""
   rng = np.random.default_rng(seed)
@@ -245,13 +290,14 @@ def heldout_accuracy(workdir, replay_dir, batches=16, seed=0):
 
 
 def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, seed=0,
-        progress=True, clone=True, workers=1):
+        progress=True, clone=True, workers=1, menu_stats=False):
   """Evaluates `workdir`'s agent (world model + actor) and a uniform-random floor on the real game.
 
   Returns:
     dict: the agent's summary at the top level (badges, species_owned, mean_return, episodes), the
     floor's under 'random', policy_hz (the actor loop's measured steps per second), and under 'bc'
     the frozen behaviour-cloning actor's summary where imagination training has begun (`clone`).
+    With `menu_stats`, each policy's summary has 'new_species_menu': `MenuTally.counts()`.
   """
   config, wm, wm_params, actor, actor_params = agent_train.load_agent(workdir)
   from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
@@ -262,8 +308,14 @@ def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, see
   actor_fn = lambda params, timed: actor_act_fn(wm, wm_params, actor, params,
                                                 int(config.agent.goal_dim), names, greedy, seed,
                                                 timing if timed else None, batch_size=n)
-  games = lambda act, desc: summary(play(config, act, episodes, max_steps, state_path, desc,
-                                         progress, n))
+
+  def games(act, desc):
+    tally = MenuTally() if menu_stats else None
+    out = summary(play(config, act if tally is None else tally.wrap(act), episodes, max_steps,
+                       state_path, desc, progress, n))
+    if tally is not None:
+      out['new_species_menu'] = tally.counts()
+    return out
 
   began = time.time()
   agent = games(actor_fn(actor_params, True), 'agent')
