@@ -94,10 +94,10 @@ def test_the_menu_tally_counts_actions_against_new_species_only():
   catch = {'kind': 'catch', 'map': None, 'x': None, 'y': None}
   for r in (ram(1.0), ram(1.0), ram(0.0), ram(1.0, menu=0.0), ram(1.0, lead=0.2, cursor=0)):
     act({'frame': None, 'ram': r}, catch, False)
-  assert tally.counts() == {
-      '3 badges, goal catch, lead >= wild+20 levels, cursor on BALL: a': 2,
-      '3 badges, goal catch, lead < wild+20 levels, cursor on FIGHT: a': 1}
+  assert tally.counts() == [
+      [2, '3 badges, goal catch, lead >= wild+20 levels, cursor on BALL: a'],
+      [1, '3 badges, goal catch, lead < wild+20 levels, cursor on FIGHT: a']]
   batched = evaluate.MenuTally()   # Games at once: a row each.
   batched.wrap(lambda obs, specs, first: np.array([emulator.DOWN, emulator.A]))(
       {'frame': None, 'ram': np.stack([ram(1.0, cursor=0), ram(0.0)])}, [catch, catch], None)
-  assert batched.counts() == {'3 badges, goal catch, lead >= wild+20 levels, cursor on FIGHT: down': 1}
+  assert batched.counts() == [[1, '3 badges, goal catch, lead >= wild+20 levels, cursor on FIGHT: down']]

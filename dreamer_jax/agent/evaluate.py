@@ -169,7 +169,8 @@ class MenuTally:
   """Counts what an act_fn does at the battle menu of a wild battle against a species not owned
   (the moment a catch is won or lost): `wrap(act_fn)` counts every such call, by badges held, the
   goal's kind, whether the lead out-levels the wild mon by 20 or more, the menu item under the
-  cursor and the action taken. `counts()` -> {description: count}, the most frequent first."""
+  cursor and the action taken. `counts()` -> [[count, description], ...], the most frequent first
+  (a list, so that a JSON printed with sorted keys keeps that order)."""
 
   def __init__(self):
     from dreamer_jax.envs import features  # pylint: disable=g-import-not-at-top
@@ -204,7 +205,7 @@ class MenuTally:
     return act
 
   def counts(self):
-    return dict(sorted(self._counts.items(), key=lambda kv: -kv[1]))
+    return [[n, key] for key, n in sorted(self._counts.items(), key=lambda kv: (-kv[1], kv[0]))]
 
 
 def random_act_fn(seed=0, batch_size=1):
