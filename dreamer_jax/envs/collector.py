@@ -239,11 +239,8 @@ class Collector:
       if actions.shape != (self.num_workers,):
         raise ValueError(
             f'policy returned actions of shape {actions.shape}; expected ({self.num_workers},)')
-      for i in range(self.num_workers):
-        try:
-          self._conns[i].send(int(actions[i]))
-        except (BrokenPipeError, ConnectionError):
-          pass  # Dead already: the receive below restarts it.
+      workers = range(self.num_workers)
+      self._send(workers, [int(a) for a in actions])
       # The replay writes while the workers step.
       for i, step in enumerate(self._current):
         step = dict(step, action=int(actions[i]), **{k: v[i] for k, v in extras.items()})
@@ -251,34 +248,39 @@ class Collector:
         index = self.replay.add(step, stream=self._streams[i])
         if index is not None:
           chunks.append(self._report(index))
-      for i in range(self.num_workers):
-        self._current[i] = self._receive(i, is_first=self._current[i]['is_last'])
+      self._receive_all(workers)
     elapsed = time.perf_counter() - start
     steps = iterations * self.num_workers
     return dict(steps=steps, episodes=episodes, restarts=self.restarts - restarts, chunks=chunks,
                 steps_per_s=steps / elapsed)
 
+  def _send(self, workers, commands):
+    """Sends worker i in `workers` its command (an action; -1 starts a new episode)."""
+    for i, command in zip(workers, commands):
+      try:
+        self._conns[i].send(command)
+      except (BrokenPipeError, ConnectionError):
+        pass  # Dead already: the receive after restarts it.
+
+  def _receive_all(self, workers, is_first=None):
+    """Each of `workers`' next step into `current()`; a step follows a last one as a first one
+    (or is one, when `is_first`)."""
+    for i in workers:
+      self._current[i] = self._receive(
+          i, is_first=self._current[i]['is_last'] if is_first is None else is_first)
+
   def step(self, actions):
     """One lockstep iteration that stores nothing: worker i takes `actions[i]` (a worker whose
     episode ended resets instead); `current()` then holds the new steps."""
-    for i in range(self.num_workers):
-      try:
-        self._conns[i].send(int(actions[i]))
-      except (BrokenPipeError, ConnectionError):
-        pass  # Dead already: the receive below restarts it.
-    for i in range(self.num_workers):
-      self._current[i] = self._receive(i, is_first=self._current[i]['is_last'])
+    workers = range(self.num_workers)
+    self._send(workers, [int(a) for a in actions])
+    self._receive_all(workers)
 
   def reset(self, workers):
     """Starts a new episode now in each of `workers` (indices); `current()` holds their first
     steps."""
-    for i in workers:
-      try:
-        self._conns[i].send(-1)
-      except (BrokenPipeError, ConnectionError):
-        pass
-    for i in workers:
-      self._current[i] = self._receive(i, is_first=True)
+    self._send(workers, [-1] * len(workers))
+    self._receive_all(workers, is_first=True)
 
   def current(self):
     """Each worker's latest step: frame, ram, reward, reward_terms, is_first, is_terminal, is_last,
