@@ -53,6 +53,15 @@ def _episode(env, planner, act, max_steps, bar, all_badges, min_species=0):
   return tally.result()
 
 
+def _rules(config, game):
+  """(world, map names, badges and species that end an episode) for `game` (see `play`)."""
+  from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
+  world, names = async_planner.game_world(game)
+  if world is None:
+    return world, names, RED_BADGES, 0
+  return world, names, len(world.gyms), int(config.planner.get('min_species', 0))
+
+
 def emulators(episodes, workers=1):
   """How many games `play` runs at once: `workers` (0: one per core, as config.collector's
   num_workers), at most `episodes`."""
@@ -82,9 +91,7 @@ def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', pro
     return _play_parallel(config, act_fn, episodes, max_steps, state_path, desc, progress, n)
   env = gb_env.GameBoyEnv.from_config(config.env, config.reward, max_episode_steps=max_steps,
                                       state_path=state_path or config.env.state_path or None)
-  world, names = async_planner.game_world(env.game.name)
-  all_badges = len(world.gyms) if world is not None else RED_BADGES
-  min_species = int(config.planner.get('min_species', 0)) if world is not None else 0
+  world, names, all_badges, min_species = _rules(config, env.game.name)
   out = []
   bar = tqdm.tqdm(total=episodes * max_steps, desc=desc, unit='step', disable=not progress,
                   mininterval=1.0)
@@ -108,9 +115,7 @@ def _play_parallel(config, act_fn, episodes, max_steps, state_path, desc, progre
   from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
   env_config = dict(config.env, max_episode_steps=int(max_steps),
                     state_path=state_path or config.env.state_path or '')
-  world, names = async_planner.game_world(config.env.game)
-  all_badges = len(world.gyms) if world is not None else RED_BADGES
-  min_species = int(config.planner.get('min_species', 0)) if world is not None else 0
+  world, names, all_badges, min_species = _rules(config, config.env.game)
   new_planner = lambda: async_planner.build_planner(config.planner, world, asynchronous=False,
                                                     map_names=names)
   idle = {'kind': 'explore', 'map': None, 'x': None, 'y': None}
@@ -138,8 +143,7 @@ def _play_parallel(config, act_fn, episodes, max_steps, state_path, desc, progre
           continue
         tallies[i].add(c['reward'], c['info']['state'])
         bar.update()
-        if not (c['is_last'] or tallies[i].steps >= max_steps
-                or offline.finished(c['info']['state'], all_badges, min_species)):
+        if not (c['is_last'] or offline.finished(c['info']['state'], all_badges, min_species)):
           continue
         out[episode[i]] = tallies[i].result()
         planners[i].close()
@@ -236,25 +240,14 @@ def actor_act_fn(wm, wm_params, actor, actor_params, goal_dim, map_names, greedy
   policy = Policy(wm, wm_params, actor, actor_params, goal_dim, map_names, greedy=greedy,
                   seed=seed, batch_size=batch_size)
 
-  if batch_size > 1:
-    def act_all(obs, goal_specs, first):
-      policy.is_first = policy.is_first | np.asarray(first, bool)   # Those games' carries restart.
-      if frames is not None and len(frames[0]) < frames[1]:
-        frames[0].append(np.asarray(obs['frame'][0]))
-      began = time.perf_counter()
-      actions = policy(obs['frame'], obs['ram'], goal_specs)
-      if timing is not None:
-        timing['calls'] += 1
-        if timing['calls'] > 0:
-          timing['seconds'] += time.perf_counter() - began
-      return actions
-    return act_all
-
   def act(obs, goal_spec, first):
-    if first:
+    """One game (goal_spec a dict, first a bool) or, batch_size > 1, all (lists and arrays)."""
+    if batch_size > 1:
+      policy.is_first = policy.is_first | np.asarray(first, bool)   # Those games' carries restart.
+    elif first:
       policy.reset()
     if frames is not None and len(frames[0]) < frames[1]:
-      frames[0].append(np.asarray(obs['frame']))
+      frames[0].append(np.asarray(obs['frame'][0] if batch_size > 1 else obs['frame']))
     began = time.perf_counter()
     action = policy(obs['frame'], obs['ram'], goal_spec)
     if timing is not None:
