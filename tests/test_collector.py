@@ -166,3 +166,19 @@ def test_a_user_error_in_a_worker_reaches_the_learner_as_one_sentence(tmp_path):
   env_fn = functools.partial(gb_env.GameBoyEnv, rom_path=missing)
   with pytest.raises(UserError, match=f'ROM file {missing!r} does not exist'):
     collector_lib.Collector(env_fn, 2, replay_lib.Replay(tmp_path / 'replay'))
+
+
+def test_step_and_reset_without_a_replay():
+  # The agent evaluation's use: lockstep steps that store nothing, and a new episode on demand in
+  # one worker mid-episode (an evaluation episode also ends when the game is won).
+  with collector_lib.Collector(FakeEnv, 2, replay=None, seed=0) as collector:
+    for _ in range(3):
+      collector.step(np.array([1, 2]))
+    t = lambda: [int(np.rint(c['ram'][0] * 255)) for c in collector.current()]
+    assert t() == [3, 3] and not any(c['is_first'] for c in collector.current())
+    collector.reset([1])
+    current = collector.current()
+    assert t() == [3, 0] and current[1]['is_first'] and not current[0]['is_first']
+    assert stored_hash(current[1]['ram']) == 1   # A fresh start (later resets take no seed).
+    collector.step(np.array([0, 0]))
+    assert t() == [4, 1]
