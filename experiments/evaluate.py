@@ -51,6 +51,10 @@ _GREEDY = flags.DEFINE_bool('greedy', False, '--agent_only: the most likely acti
 _MENU = flags.DEFINE_bool(
     'menu_stats', False, '--agent_only: count each policy\'s actions at the battle menu against a '
     'wild species not owned (by badges, goal, level margin, menu item), as new_species_menu.')
+_FIXED = flags.DEFINE_bool(
+    'fixed_length', False, '--agent_only: every episode plays all --max_steps steps (reaching every '
+    'badge and the species asked for ends none), so each policy\'s return covers the same steps; '
+    'steps_to_target and return_at_target say when each episode first held the target.')
 _WORKERS = flags.DEFINE_integer(
     'workers', 1, 'Games played at once, one emulator process each, one batched network call for '
     'all (0: one per core; at most --episodes). 1 plays them one after another, in this process.')
@@ -69,7 +73,7 @@ def main(argv):
                           'must be positive.')
     result = agent_evaluate.run(_WORKDIR.value, _EPISODES.value, _MAX_STEPS.value,
                                 _STATE.value, _GREEDY.value, _SEED.value, workers=_WORKERS.value,
-                                menu_stats=_MENU.value)
+                                menu_stats=_MENU.value, fixed_length=_FIXED.value)
     if _REPLAY.value:   # Held-out labelled demonstrations: the actors' action accuracy on them.
       result['heldout_accuracy'] = agent_evaluate.heldout_accuracy(_WORKDIR.value, _REPLAY.value)
     print(json.dumps(result, indent=2, sort_keys=True))

@@ -101,3 +101,36 @@ def test_the_menu_tally_counts_actions_against_new_species_only():
   batched.wrap(lambda obs, specs, first: np.array([emulator.DOWN, emulator.A]))(
       {'frame': None, 'ram': np.stack([ram(1.0, cursor=0), ram(0.0)])}, [catch, catch], None)
   assert batched.counts() == [[1, '3 badges, goal catch, lead >= wild+20 levels, cursor on FIGHT: down']]
+
+
+
+def test_fixed_length_plays_every_step_and_records_when_the_target_was_first_held(monkeypatch):
+  """The target (here: two cells from the start tile, in place of every badge and 10 species) ends
+  an episode by default; with fixed_length every episode plays all its steps, and steps_to_target
+  and return_at_target are what the default run ended with (the same games: the actions depend on
+  the step alone). Episode 2 presses A and never moves: it never holds the target."""
+  from dreamer_jax.envs import gb_env  # pylint: disable=g-import-not-at-top
+  config = v3.get_config('small')
+  config.planner.backend = 'offline'
+  env = gb_env.GameBoyEnv.from_config(config.env, config.reward)
+  start = env.reset()[1]['state']
+  env.close()
+  away = lambda state, badges, species: abs(state['x'] - start['x']) + abs(state['y'] - start['y']) >= 2
+  monkeypatch.setattr(evaluate.offline, 'finished', away)
+
+  ended = evaluate.play(config, _scripted(False)[0], episodes=3, max_steps=30, progress=False)
+  fixed = evaluate.play(config, _scripted(False)[0], episodes=3, max_steps=30, progress=False,
+                        fixed_length=True)
+  at_once = evaluate.play(config, _scripted(True)[0], episodes=3, max_steps=30, progress=False,
+                          workers=2, fixed_length=True)
+  assert at_once == fixed
+  assert [e['steps'] for e in ended] == [2, 2, 30]
+  assert [e['steps'] for e in fixed] == [30, 30, 30]
+  assert [e['steps_to_target'] for e in ended] == [e['steps_to_target'] for e in fixed] == [2, 2, None]
+  assert [e['return_at_target'] for e in fixed] == [e['episode_return'] for e in ended[:2]] + [None]
+  # Played on, the first two episodes earn more (here: the idle steps' penalty) after their target.
+  assert all(f['episode_return'] < f['return_at_target'] for f in fixed[:2])
+  assert fixed[2]['episode_return'] == ended[2]['episode_return']
+  summary = evaluate.summary(fixed)
+  assert (summary['reached_target'], summary['steps_to_target']) == (2, 2)
+  assert evaluate.summary(ended[2:])['steps_to_target'] is None

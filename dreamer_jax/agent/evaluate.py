@@ -24,11 +24,16 @@ class _Tally:
   def __init__(self, state):
     self.steps, self.ret, self.badge_steps = 0, 0.0, []
     self.maps, self.badges, self.state = {state['map_id']}, state['badges'], state
+    self.target_step = self.target_return = None
 
-  def add(self, reward, state):
+  def add(self, reward, state, finished=False):
+    """One step's reward and state; `finished`: the episode's target (every badge and the species
+    asked for) is held after this step."""
     self.steps += 1
     self.ret += reward
     self.state = state
+    if finished and self.target_step is None:
+      self.target_step, self.target_return = self.steps, self.ret
     self.maps.add(state['map_id'])
     if state['badges'] > self.badges:
       self.badge_steps += [self.steps] * (state['badges'] - self.badges)
@@ -37,18 +42,21 @@ class _Tally:
   def result(self):
     return dict(badges=self.badges, species_owned=self.state['pokedex_owned'],
                 maps_visited=len(self.maps), steps=self.steps, episode_return=round(self.ret, 3),
-                steps_to_badges=self.badge_steps)
+                steps_to_badges=self.badge_steps, steps_to_target=self.target_step,
+                return_at_target=None if self.target_return is None else round(
+                    self.target_return, 3))
 
 
-def _episode(env, planner, act, max_steps, bar, all_badges, min_species=0):
+def _episode(env, planner, act, max_steps, bar, all_badges, min_species=0, fixed_length=False):
   obs, info = env.reset()
   tally = _Tally(info['state'])
   for step in range(1, max_steps + 1):
     plan = planner.poll(info['state'], obs['frame'])
     obs, reward, _, truncated, info = env.step(act(obs, plan.goal_spec, step == 1))
-    tally.add(reward, info['state'])
+    finished = offline.finished(info['state'], all_badges, min_species)
+    tally.add(reward, info['state'], finished)
     bar.update()
-    if truncated or offline.finished(info['state'], all_badges, min_species):
+    if truncated or (finished and not fixed_length):
       break
   return tally.result()
 
@@ -70,7 +78,7 @@ def emulators(episodes, workers=1):
 
 
 def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', progress=True,
-         workers=1):
+         workers=1, fixed_length=False):
   """Plays `episodes` episodes of the config's game with the config's planner, each from the start
   state (or `state_path`). Returns the episode dicts, in the order the episodes began.
 
@@ -84,11 +92,15 @@ def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', pro
   An episode ends at `max_steps` or with every badge: tinymon's gyms (world data) and
   config.planner.min_species species (the offline planner's plan), or Pokémon Red's 8 badges (no
   world data: System 2 checks goals against the game's map names and explores by default).
+  With `fixed_length` every episode plays all `max_steps` steps (the target ends none), so the
+  returns of different policies cover the same number of steps; each episode's `steps_to_target`
+  and `return_at_target` say when it first held the target (None: never) and what it had earned.
   """
   from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
   n = emulators(episodes, workers)
   if n > 1:
-    return _play_parallel(config, act_fn, episodes, max_steps, state_path, desc, progress, n)
+    return _play_parallel(config, act_fn, episodes, max_steps, state_path, desc, progress, n,
+                          fixed_length)
   env = gb_env.GameBoyEnv.from_config(config.env, config.reward, max_episode_steps=max_steps,
                                       state_path=state_path or config.env.state_path or None)
   world, names, all_badges, min_species = _rules(config, env.game.name)
@@ -100,7 +112,8 @@ def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', pro
       planner = async_planner.build_planner(config.planner, world, asynchronous=False,
                                             map_names=names)
       try:
-        out.append(_episode(env, planner, act_fn, max_steps, bar, all_badges, min_species))
+        out.append(_episode(env, planner, act_fn, max_steps, bar, all_badges, min_species,
+                            fixed_length))
       finally:
         planner.close()
   finally:
@@ -109,7 +122,8 @@ def play(config, act_fn, episodes, max_steps, state_path=None, desc='agent', pro
   return out
 
 
-def _play_parallel(config, act_fn, episodes, max_steps, state_path, desc, progress, n):
+def _play_parallel(config, act_fn, episodes, max_steps, state_path, desc, progress, n,
+                   fixed_length=False):
   """`play` with n games at once in the collector's worker processes."""
   from dreamer_jax.envs import collector as collector_lib  # pylint: disable=g-import-not-at-top
   from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
@@ -141,9 +155,10 @@ def _play_parallel(config, act_fn, episodes, max_steps, state_path, desc, progre
       for i, c in enumerate(games.current()):
         if episode[i] is None:
           continue
-        tallies[i].add(c['reward'], c['info']['state'])
+        finished = offline.finished(c['info']['state'], all_badges, min_species)
+        tallies[i].add(c['reward'], c['info']['state'], finished)
         bar.update()
-        if not (c['is_last'] or offline.finished(c['info']['state'], all_badges, min_species)):
+        if not (c['is_last'] or (finished and not fixed_length)):
           continue
         out[episode[i]] = tallies[i].result()
         planners[i].close()
@@ -221,10 +236,14 @@ def random_act_fn(seed=0, batch_size=1):
 
 
 def summary(episodes):
-  """The seed's target metrics over episodes: medians of badges and species, mean return."""
+  """The seed's target metrics over episodes: medians of badges and species, mean return; how many
+  episodes held the target (every badge and the species asked for) and the median steps they took."""
+  reached = [e['steps_to_target'] for e in episodes if e.get('steps_to_target') is not None]
   return dict(badges=statistics.median(e['badges'] for e in episodes),
               species_owned=statistics.median(e['species_owned'] for e in episodes),
               mean_return=round(float(np.mean([e['episode_return'] for e in episodes])), 3),
+              reached_target=len(reached),
+              steps_to_target=statistics.median(reached) if reached else None,
               episodes=episodes)
 
 
@@ -284,7 +303,7 @@ def heldout_accuracy(workdir, replay_dir, batches=16, seed=0):
 
 
 def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, seed=0,
-        progress=True, clone=True, workers=1, menu_stats=False):
+        progress=True, clone=True, workers=1, menu_stats=False, fixed_length=False):
   """Evaluates `workdir`'s agent (world model + actor) and a uniform-random floor on the real game.
 
   Returns:
@@ -292,6 +311,7 @@ def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, see
     floor's under 'random', policy_hz (the actor loop's measured steps per second), and under 'bc'
     the frozen behaviour-cloning actor's summary where imagination training has begun (`clone`).
     With `menu_stats`, each policy's summary has 'new_species_menu': `MenuTally.counts()`.
+    With `fixed_length`, every episode of every policy plays all `max_steps` steps (see `play`).
   """
   config, wm, wm_params, actor, actor_params = agent_train.load_agent(workdir)
   from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
@@ -306,7 +326,7 @@ def run(workdir, episodes=3, max_steps=20000, state_path=None, greedy=False, see
   def games(act, desc):
     tally = MenuTally() if menu_stats else None
     out = summary(play(config, act if tally is None else tally.wrap(act), episodes, max_steps,
-                       state_path, desc, progress, n))
+                       state_path, desc, progress, n, fixed_length))
     if tally is not None:
       out['new_species_menu'] = tally.counts()
     return out
