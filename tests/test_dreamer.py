@@ -173,20 +173,6 @@ def test_red_without_demonstrations_is_one_sentence(tmp_path):
   assert '--policy human' in message and not os.path.exists(tmp_path / 'run')
 
 
-def test_demonstrations_can_catch_past_the_evaluation_target():
-  """config.dreamer.demo_min_species: the demonstrations' System 2 (and their episodes' end) asks for
-  that many species; the evaluation's keeps planner.min_species."""
-  from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
-  from dreamer_jax.tinymon import world as tinymon_world  # pylint: disable=g-import-not-at-top
-  config = v3.get_config('smoke')
-  config.planner.backend = 'offline'
-  assert loop._demo_planner_config(config) is config.planner   # Default: where evaluation ends.
-  config.dreamer.demo_min_species = 15
-  demo = loop._demo_planner_config(config)
-  assert (demo.min_species, config.planner.min_species) == (15, 10)
-  assert async_planner.build_planner(demo, tinymon_world.load_world()).rules.min_species == 15
-
-
 def test_evaluate_prints_the_target_metrics_of_the_workdir(smoke):
   # In process (experiments.evaluate calls exactly this for a workdir with progress.json).
   out = loop.evaluate_workdir(smoke['workdir'], episodes=1, max_steps=20, progress=False)
