@@ -219,10 +219,6 @@ def _dreamer():
       # (launch/pretrained_tinymon.sh with it, and a System 2 since reverted that walked to grass
       # with species not owned): worse, agent 6 and clone 9 species median of 5 (README: 10, 12).
       demo_catch_on_goal_only=False,
-      # > 0: the planner's demonstrations go on after every badge, catching until this many species
-      # are owned (tinymon has 15), so that late catches with a far stronger lead are in the data;
-      # 0: they end where evaluation does (planner.min_species).
-      demo_min_species=0,
       random_episodes=10, random_max_steps=1_000,
       wm_pretrain_steps=2_000,  # World-model updates on the demos before cloning (0 skips).
       # Then agent.bc_steps of cloning and agent.critic_warmup critic updates, then the cycles:

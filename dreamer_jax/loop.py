@@ -308,19 +308,6 @@ def _demo_recordings(d):
   return out
 
 
-def _demo_planner_config(config):
-  """config.planner for the planner's demonstrations: with config.dreamer.demo_min_species set, they
-  go on catching after every badge until that many species are owned (the catch System 2 asks for
-  after the last badge, with a lead far above the wild mons, is then in the data), where evaluation
-  ends at planner.min_species."""
-  more = int(config.dreamer.get('demo_min_species', 0))
-  if not more:
-    return config.planner
-  out = config.planner.copy_and_resolve_references()
-  out.min_species = more
-  return out
-
-
 def _planners(config, n):
   """({map id: name}, n planners) for config.env.game (tinymon's world data, or Red's map table)."""
   from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
@@ -507,7 +494,7 @@ def train_and_evaluate(config, workdir, progress=True, clock=time.monotonic):
             seed=config.seed + len(run.progress['demos_done']) * 100 + 10_000 * jax.process_index(),
             epsilon=eps,
             chunk_size=config.replay.chunk_size, capacity=config.replay.capacity,
-            planner_config=_demo_planner_config(config), progress=progress,
+            planner_config=config.planner, progress=progress,
             catch_on_goal_only=bool(d.get('demo_catch_on_goal_only', False)))
         run.progress['demos_done'].append(name)
         run.progress['demo_steps'] = run.progress.get('demo_steps', 0) + figures['steps']
