@@ -103,9 +103,10 @@ def test_train_agent_then_evaluate_agent_only(workdir, demos):
                   'imagine', *budgets))
   assert json.loads(stdout)['counters'] == dict(bc_steps=0, critic_steps=0, imagine_steps=2)
   out = json.loads(ok(run('evaluate', '--workdir', path, '--agent_only', '--episodes', 1,
-                          '--max_steps', 5, '--json')))
+                          '--max_steps', 5, '--fixed_length', '--json')))
   assert out['episodes'][0]['steps'] == 5 and out['random']['episodes'][0]['steps'] == 5
-  assert {'badges', 'species_owned', 'mean_return', 'policy_hz'} <= set(out)
+  assert {'badges', 'species_owned', 'mean_return', 'policy_hz', 'reached_target'} <= set(out)
+  assert out['episodes'][0]['steps_to_target'] is None   # No badge in 5 steps.
   # Held-out accuracy needs labels: a replay without them is one sentence naming it.
   assert_one_sentence(run('evaluate', '--workdir', path, '--agent_only', '--episodes', 1,
                           '--max_steps', 2, '--replay', demos[0]), 'no expert labels', str(demos[0]))
