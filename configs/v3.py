@@ -219,6 +219,7 @@ def _dreamer():
       # (launch/pretrained_tinymon.sh with it, and a System 2 since reverted that walked to grass
       # with species not owned): worse, agent 6 and clone 9 species median of 5 (README: 10, 12).
       demo_catch_on_goal_only=False,
+      demo_skip_catch=0.0,
       random_episodes=10, random_max_steps=1_000,
       wm_pretrain_steps=2_000,  # World-model updates on the demos before cloning (0 skips).
       # Then agent.bc_steps of cloning and agent.critic_warmup critic updates, then the cycles:

@@ -7,6 +7,8 @@ caught); only in the idle overworld does the goal's own logic run. Controls and 
 games/tinymon/DESIGN.md. The controller only reads RAM.
 """
 
+import numpy as np
+
 from dreamer_jax.envs import emulator
 from dreamer_jax.tinymon import battle as expert_battle
 from dreamer_jax.tinymon import nav as expert_nav
@@ -61,9 +63,13 @@ class GoalController:
       catching where System 2 asks for it.
   """
 
-  def __init__(self, world, grass_cost=3, run_fraction=0.4, catch_on_goal_only=False):
+  def __init__(self, world, grass_cost=3, run_fraction=0.4, catch_on_goal_only=False,
+               skip_catch=0.0, seed=0):
     self.world = world
     self.catch_on_goal_only = catch_on_goal_only
+    self.skip_catch = skip_catch
+    self._rng = np.random.default_rng(seed)
+    self.new_episode()
     self.nav = expert_nav.NavGraph(world)
     self.grass_cost = grass_cost
     self.run_fraction = run_fraction
@@ -72,6 +78,10 @@ class GoalController:
     self._encounters = {m.id: [e[0] for e in m.encounters] for m in world.maps}
     self.visited = set()
     self.reset()
+
+  def new_episode(self):
+    """Draws this episode's species caught under 'catch' goals alone (each with prob. skip_catch)."""
+    self._skipped = {s.id for s in self.world.species if self._rng.random() < self.skip_catch}
 
   def reset(self):
     """Forgets the current goal, cached paths and per-goal progress (keeps what was visited)."""
@@ -316,7 +326,8 @@ class GoalController:
       return emulator.A
     if phase != PHASE_MENU:
       return emulator.NOOP
-    catch = not self.catch_on_goal_only or goal['kind'] == 'catch'
+    catch = (not self.catch_on_goal_only and memory[expert_battle.ENEMY_SPECIES] not in self._skipped
+             ) or goal['kind'] == 'catch'
     choice = expert_battle.menu_choice(memory, self.world, goal['kind'] == 'heal', self.run_fraction,
                                        catch)
     cursor = memory[BATTLE_CURSOR]
