@@ -195,7 +195,8 @@ def _agent():
       bc_lr=3e-4, actor_lr=3e-5, critic_lr=3e-5, eps=1e-5, grad_clip=100.0,
       goal_reach=1.0,           # Goal reward: per imagined step at the goal...
       goal_shape=1.0,           # ...plus the potential-based distance term.
-      task_reward=1.0,          # Weight of the reward head (the history-free reward terms).
+      task_reward=1.0,          # Weight of the reward head (the history-free reward terms)...
+      catch_task_reward=1.0,    # ...times this under a 'catch' goal (0: a knock-out pays nothing there).
       species_reward=2.0,       # Per species caught, read from the species probe (reward.new_species).
       hindsight=0.5,            # Share of start states given a hindsight navigate goal.
       batch_size=16, sequence_length=64,   # Real sequences per update (B * T start states).
@@ -219,6 +220,7 @@ def _dreamer():
       # (launch/pretrained_tinymon.sh with it, and a System 2 since reverted that walked to grass
       # with species not owned): worse, agent 6 and clone 9 species median of 5 (README: 10, 12).
       demo_catch_on_goal_only=False,
+      demo_skip_catch=0.0,
       random_episodes=10, random_max_steps=1_000,
       wm_pretrain_steps=2_000,  # World-model updates on the demos before cloning (0 skips).
       # Then agent.bc_steps of cloning and agent.critic_warmup critic updates, then the cycles:

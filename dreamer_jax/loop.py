@@ -495,7 +495,7 @@ def train_and_evaluate(config, workdir, progress=True, clock=time.monotonic):
             epsilon=eps,
             chunk_size=config.replay.chunk_size, capacity=config.replay.capacity,
             planner_config=config.planner, progress=progress,
-            catch_on_goal_only=bool(d.get('demo_catch_on_goal_only', False)))
+            skip_catch=float(d.get('demo_skip_catch', 0.0)))
         run.progress['demos_done'].append(name)
         run.progress['demo_steps'] = run.progress.get('demo_steps', 0) + figures['steps']
         _write_json(run.progress_path, run.progress)

@@ -224,9 +224,29 @@ def test_catch_goal_catches_a_new_species_on_route_1(world):
     emulator.close()
 
 
+def test_skip_catch_draws_the_species_left_to_catch_goals_anew_each_episode(world):
+  every = {s.id for s in world.species}
+  assert expert_goals.GoalController(world).skipped == set()
+  assert expert_goals.GoalController(world, skip_catch=1.0).skipped == every
+
+  def draws(seed, episodes=20):
+    controller = expert_goals.GoalController(world, skip_catch=0.5, seed=seed)
+    out = []
+    for _ in range(episodes):
+      controller.new_episode()
+      out.append(frozenset(controller.skipped))
+    return out
+  half = draws(3)
+  assert draws(3) == half and draws(4) != half
+  assert len(set(half)) > 10 and all(d <= every for d in half)
+  assert 0.35 < sum(map(len, half)) / (20 * len(every)) < 0.65
+  with pytest.raises(ValueError, match='skip_catch'):
+    expert_goals.GoalController(world, skip_catch=1.5)
+
+
 def test_catching_on_catch_goals_only_fights_new_species_under_a_battle_goal(world):
   emulator, _ = _boot(world)
-  controller = expert_goals.GoalController(world, catch_on_goal_only=True)
+  controller = expert_goals.GoalController(world, skip_catch=1.0)
   try:
     owned = expert_goals.species_owned(emulator.memory)
     met = set()

@@ -197,14 +197,14 @@ class _PlannerPlayer(_ExpertPlayer):
   expert's GoalController, as `experiments.plan --mode play` runs; the episode ends at 3 badges
   with planner_config.min_species species (the offline planner's plan done)."""
 
-  def __init__(self, env, seed, epsilon, planner_config, badges=3, catch_on_goal_only=False):
+  def __init__(self, env, seed, epsilon, planner_config, badges=3, skip_catch=0.0):
     super().__init__(env, seed, epsilon)
     from dreamer_jax.planner import async_planner  # pylint: disable=g-import-not-at-top
     from dreamer_jax.tinymon import controller  # pylint: disable=g-import-not-at-top
     self._build = lambda: async_planner.build_planner(planner_config, self._world,
                                                       asynchronous=False)
     self._controller = controller.GoalController(self._world,
-                                                 catch_on_goal_only=catch_on_goal_only)
+                                                 skip_catch=skip_catch, seed=seed)
     self._planner, self._plan, self._goal_count, self._badges = None, None, 0, badges
     self._min_species = int(planner_config.get('min_species', 0))
 
@@ -212,6 +212,7 @@ class _PlannerPlayer(_ExpertPlayer):
     if self._planner is not None:
       self._planner.close()
     self._planner, self._plan, self._goal_count = self._build(), None, 0
+    self._controller.new_episode()
     self._controller.reset()
 
   def choose(self, obs):
@@ -264,7 +265,7 @@ def _step_record(obs, reward, terms, is_first, terminated, truncated):
 
 def record(policy, episodes, out, env_config=None, reward_config=None, max_steps=None, seed=0,
            chunk_size=256, progress=True, epsilon=0.25, capacity=None,
-           planner_config=None, catch_on_goal_only=False):
+           planner_config=None, skip_catch=0.0):
   """Plays `episodes` episodes with `policy` and appends them to the replay in `out`.
 
   Args:
@@ -282,8 +283,8 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
     epsilon: 'explore' and 'planner': the chance that a step's executed action is uniform random
       instead (the expert's own choice is still stored as the step's `expert_action` label).
     planner_config: 'planner' only: `config.planner` (its backend sets the goals).
-    catch_on_goal_only: 'planner' only: the controller catches new species under 'catch' goals
-      alone (see `tinymon.controller.GoalController`).
+    skip_catch: 'planner' only: the share of species, drawn anew each episode, that the controller
+      catches under 'catch' goals alone (see `tinymon.controller.GoalController`).
 
   Returns:
     dict: episodes (finished), steps (written by this call, evicted ones included), directory.
@@ -306,7 +307,7 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
     if planner_config is None:
       raise ValueError("policy 'planner' needs planner_config (the config's planner section).")
     player = _PlannerPlayer(env, seed, epsilon, planner_config,
-                            catch_on_goal_only=catch_on_goal_only)
+                            skip_catch=skip_catch)
   elif policy in ('expert', 'explore'):
     player = _ExpertPlayer(env, seed, epsilon if policy == 'explore' else 0.0)
   else:

@@ -7,6 +7,8 @@ caught); only in the idle overworld does the goal's own logic run. Controls and 
 games/tinymon/DESIGN.md. The controller only reads RAM.
 """
 
+import numpy as np
+
 from dreamer_jax.envs import emulator
 from dreamer_jax.tinymon import battle as expert_battle
 from dreamer_jax.tinymon import nav as expert_nav
@@ -56,14 +58,21 @@ class GoalController:
     grass_cost: path cost of a tall-grass step when only travelling (encounters cost steps).
     run_fraction: the active mon's HP fraction below which wild battles are run from (unless a new
       species is being caught); every wild battle is run from under a heal goal.
-    catch_on_goal_only: a wild species not owned is caught under a 'catch' goal alone and fought
-      under any other (False: caught under every goal), so that a goal-conditioned clone sees
-      catching where System 2 asks for it.
+    skip_catch: the share of species, drawn anew each episode (`new_episode`), that are caught
+      under a 'catch' goal alone and fought under any other goal. 0: every new species is caught
+      whenever met; 1: only where System 2 asks (a goal-conditioned clone sees catching there
+      alone); in between, some species are still missing at the last badge and are caught then,
+      with a lead far stronger than the wild mon, which demonstrations otherwise never show.
+    seed: seeds the draws of `new_episode`.
   """
 
-  def __init__(self, world, grass_cost=3, run_fraction=0.4, catch_on_goal_only=False):
+  def __init__(self, world, grass_cost=3, run_fraction=0.4, skip_catch=0.0, seed=0):
+    if not 0.0 <= skip_catch <= 1.0:
+      raise ValueError(f'skip_catch is {skip_catch}; expected a share in [0, 1].')
     self.world = world
-    self.catch_on_goal_only = catch_on_goal_only
+    self.skip_catch = skip_catch
+    self._rng = np.random.default_rng(seed)
+    self.new_episode()
     self.nav = expert_nav.NavGraph(world)
     self.grass_cost = grass_cost
     self.run_fraction = run_fraction
@@ -72,6 +81,11 @@ class GoalController:
     self._encounters = {m.id: [e[0] for e in m.encounters] for m in world.maps}
     self.visited = set()
     self.reset()
+
+  def new_episode(self):
+    """Draws `skipped`, this episode's species caught under 'catch' goals alone (each one with
+    probability skip_catch)."""
+    self.skipped = {s.id for s in self.world.species if self._rng.random() < self.skip_catch}
 
   def reset(self):
     """Forgets the current goal, cached paths and per-goal progress (keeps what was visited)."""
@@ -316,7 +330,7 @@ class GoalController:
       return emulator.A
     if phase != PHASE_MENU:
       return emulator.NOOP
-    catch = not self.catch_on_goal_only or goal['kind'] == 'catch'
+    catch = goal['kind'] == 'catch' or memory[expert_battle.ENEMY_SPECIES] not in self.skipped
     choice = expert_battle.menu_choice(memory, self.world, goal['kind'] == 'heal', self.run_fraction,
                                        catch)
     cursor = memory[BATTLE_CURSOR]
