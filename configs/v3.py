@@ -215,11 +215,13 @@ def _dreamer():
       demo_epsilons=(0.0, 0.25, 0.5),
       demo_episodes=2,          # Per epsilon.
       demo_max_steps=20_000,
-      # True: the recorded controller catches new species under System 2's 'catch' goals alone
-      # (fights them under others), so catching is learned where it is asked for. Measured once
-      # (launch/pretrained_tinymon.sh with it, and a System 2 since reverted that walked to grass
-      # with species not owned): worse, agent 6 and clone 9 species median of 5 (README: 10, 12).
-      demo_catch_on_goal_only=False,
+      # The share of species, drawn anew for each planner demonstration, that the recorded
+      # controller catches under System 2's 'catch' goals alone (it fights them under others); the
+      # rest it catches whenever met. With 0 it owns all 15 by the last badge, so no demonstration
+      # shows the catches System 2 asks for after it. Measured with launch/pretrained_tinymon.sh
+      # (10 episodes each, README): 0.5 -> its clone at every badge and 10 species in 10 of 10
+      # (the shipped clone: 9 of 10), its RL agent in 6 of 10; 1.0 (then named
+      # demo_catch_on_goal_only, with a System 2 since reverted): agent 6, clone 9 species median.
       demo_skip_catch=0.0,
       random_episodes=10, random_max_steps=1_000,
       wm_pretrain_steps=2_000,  # World-model updates on the demos before cloning (0 skips).
