@@ -195,8 +195,7 @@ def _agent():
       bc_lr=3e-4, actor_lr=3e-5, critic_lr=3e-5, eps=1e-5, grad_clip=100.0,
       goal_reach=1.0,           # Goal reward: per imagined step at the goal...
       goal_shape=1.0,           # ...plus the potential-based distance term.
-      task_reward=1.0,          # Weight of the reward head (the history-free reward terms)...
-      catch_task_reward=1.0,    # ...times this under a 'catch' goal (0: a knock-out pays nothing there).
+      task_reward=1.0,          # Weight of the reward head (the history-free reward terms).
       species_reward=2.0,       # Per species caught, read from the species probe (reward.new_species).
       hindsight=0.5,            # Share of start states given a hindsight navigate goal.
       batch_size=16, sequence_length=64,   # Real sequences per update (B * T start states).

@@ -271,34 +271,6 @@ def test_no_world_model_gradient_from_the_actor_critic_losses(small):
   assert max(float(jnp.abs(g).max()) for g in jax.tree_util.tree_leaves(grads)) == 0.0
 
 
-def test_under_a_catch_goal_the_reward_head_is_weighted_by_catch_task_reward(small):
-  wm, wm_params, actor, _, ac, state = small
-  # The reward head starts at zero: nudge every parameter so that it predicts something.
-  leaves, tree = jax.tree_util.tree_flatten(wm_params)
-  keys = jax.random.split(jax.random.PRNGKey(5), len(leaves))
-  wm_params = tree.unflatten([p + 0.05 * jax.random.normal(k, p.shape, p.dtype)
-                              for p, k in zip(leaves, keys)])
-  goal = {k: jnp.asarray(v) for k, v in goals_lib.encode_specs(
-      [{'kind': 'catch', 'map': None, 'x': None, 'y': None},
-       {'kind': 'navigate', 'map': 'A', 'x': 1, 'y': 1}] * 2, {3: 'A'}).items()}
-  traj = imagine.rollout(wm, wm_params, actor, state['actor'], model_lib.initial_carry(wm, 4),
-                         goals_lib.embed(goal, ac.goal_dim), jax.random.PRNGKey(0), 4)
-  head = imagine.predict(wm, wm_params, traj['feat'])[0][:, 1:]
-  assert float(jnp.abs(head).max()) > 0.0
-  rewards = {}
-  for weight in (1.0, 0.0, 0.25):
-    changed = ac.copy_and_resolve_references()
-    changed.catch_task_reward = weight
-    rewards[weight] = learner.imagined_rewards(wm, wm_params, traj, goal, changed)[0]
-  catch = np.array([True, False, True, False])
-  # By default a catch goal weighs the reward head like any other goal.
-  assert ac.catch_task_reward == 1.0
-  for weight in (0.0, 0.25):
-    np.testing.assert_allclose(rewards[1.0] - rewards[weight],
-                               (1.0 - weight) * ac.task_reward * head * catch[:, None],
-                               rtol=1e-5, atol=1e-5)
-
-
 def test_bad_agent_config_values_are_user_errors():
   from dreamer_jax.errors import UserError  # pylint: disable=g-import-not-at-top
   ac = v3.get_config('small').agent

@@ -192,17 +192,13 @@ def imagined_rewards(wm, wm_params, traj, goal, ac):
   probe outputs [N, H+1, ...] of s_0..s_H.
 
   The world model's reward head contributes only what it was trained on (the history-free terms,
-  `world_model.reward_terms`), scaled by agent.task_reward, and by agent.catch_task_reward more
-  under a 'catch' goal (0: a knock-out's won battle and experience do not compete with the catch);
-  new species come from the species probe (agent.species_reward per species), the goal reward from
-  the probes.
+  `world_model.reward_terms`), scaled by agent.task_reward; new species come from the species
+  probe (agent.species_reward per species), the goal reward from the probes.
   """
   reward, cont, probes = imagine.predict(wm, wm_params, traj['feat'])
   goal_r = goals_lib.goal_reward(probes, goal, ac.goal_reach, ac.goal_shape, ac.gamma)
   species_r = goals_lib.species_reward(probes, float(ac.get('species_reward', 0.0)))
-  task = ac.task_reward * jnp.where(goal['kind'] == goals_lib.KIND['catch'],
-                                    float(ac.get('catch_task_reward', 1.0)), 1.0)
-  return task[:, None] * reward[:, 1:] + species_r + goal_r, cont[:, 1:], probes
+  return ac.task_reward * reward[:, 1:] + species_r + goal_r, cont[:, 1:], probes
 
 
 def make_imagine_step(wm, actor, critic, ac, update_actor=True, mesh=None):
