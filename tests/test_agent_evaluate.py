@@ -103,7 +103,6 @@ def test_the_menu_tally_counts_actions_against_new_species_only():
   assert batched.counts() == [[1, '3 badges, goal catch, lead >= wild+20 levels, cursor on FIGHT: down']]
 
 
-
 def test_fixed_length_plays_every_step_and_records_when_the_target_was_first_held(monkeypatch):
   """The target (here: two cells from the start tile, in place of every badge and 10 species) ends
   an episode by default; with fixed_length every episode plays all its steps, and steps_to_target

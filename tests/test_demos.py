@@ -13,6 +13,7 @@ from dreamer_jax.envs import demos
 from dreamer_jax.envs import emulator as emulator_lib
 from dreamer_jax.envs import gb_env
 from dreamer_jax.envs import replay as replay_lib
+from dreamer_jax.errors import UserError
 from dreamer_jax.planner import goals
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -192,6 +193,14 @@ def test_planner_demos_store_goals_and_the_controllers_labels(tmp_path):
   assert all(m in maps for m in goal[:-1, 1] if m >= 0)
   # With ε = 0.5 the executed action often differs from the label; the label is never the noise.
   assert 0.15 < (label[:-1] != action[:-1]).mean() < 0.8
+  # A bad share of species left to catch goals is one sentence naming the config field; nothing is
+  # added to the replay.
+  before = len(replay_lib.Replay(out))
+  with pytest.raises(UserError, match=r'^config.dreamer.demo_skip_catch is 1.5; expected a share '
+                     r'in \[0, 1\]\.$'):
+    demos.record('planner', 1, str(out), config.env, config.reward, max_steps=60,
+                 planner_config=config.planner, progress=False, skip_catch=1.5)
+  assert len(replay_lib.Replay(out)) == before > 0
 
 
 def test_replays_without_labels_still_open_with_no_labels(tmp_path):

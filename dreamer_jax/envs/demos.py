@@ -293,6 +293,8 @@ def record(policy, episodes, out, env_config=None, reward_config=None, max_steps
     raise UserError(f'--policy {policy!r} is not one of {", ".join(POLICIES)}.')
   if not 0.0 <= epsilon <= 1.0:
     raise UserError(f'--epsilon is {epsilon}; expected a probability in [0, 1].')
+  if not 0.0 <= skip_catch <= 1.0:
+    raise UserError(f'config.dreamer.demo_skip_catch is {skip_catch}; expected a share in [0, 1].')
   if episodes < 1 or (max_steps is not None and max_steps < 1):
     raise UserError(f'--episodes ({episodes}) and --max_steps ({max_steps}) must be positive.')
   overrides = {} if max_steps is None else {'max_episode_steps': max_steps}
